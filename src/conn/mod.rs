@@ -1,0 +1,96 @@
+//! One client connection: socket, buffers, readiness and protocol phase.
+//! Plain data plus small methods; the server drives it.
+
+pub mod buffer;
+
+use crate::server::tokens::ConnId;
+use crate::timer::wheel::TimerKey;
+use buffer::{InBuf, OutBuf};
+use mio::net::TcpStream;
+use std::net::IpAddr;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading and executing requests.
+    Open,
+    /// A blocking command waits; later requests stay buffered (protocol.md §2.5).
+    Parked,
+    /// Authentication failed: nothing more is read; `error_auth` follows after 100 ms.
+    AuthFailing,
+    /// Flush what is pending, then close.
+    Closing,
+    /// Close at the end of this loop iteration, without flushing.
+    Dead,
+}
+
+#[derive(Debug)]
+pub struct Conn {
+    pub id: ConnId,
+    pub serial: u64,
+    pub stream: TcpStream,
+    pub peer: IpAddr,
+    pub inbuf: InBuf,
+    pub outbuf: OutBuf,
+    pub phase: Phase,
+    /// Readiness seen and not yet drained to WouldBlock (user-space readiness).
+    pub readable: bool,
+    pub writable: bool,
+    /// Reads returned end of stream.
+    pub read_closed: bool,
+    /// The poller reported a hang-up or error; seen even while not reading.
+    pub hup: bool,
+    /// The cross-protocol guard (§4.2) has looked at the first line.
+    pub first_line_checked: bool,
+    pub authed: bool,
+    /// The most recent request was a Dreadlock line (affects timeout notices).
+    pub last_dread: bool,
+    /// On the ready list.
+    pub queued: bool,
+    /// Reading paused by back-pressure (full input or output over the limit).
+    pub paused: bool,
+    /// Last byte received (ms).
+    pub last_rx: u64,
+    /// First byte of the request currently arriving (ms); meaningful while `inbuf` is non-empty.
+    pub req_start: u64,
+    /// Last time the socket accepted output bytes (ms).
+    pub last_tx: u64,
+    pub idle_timer: Option<TimerKey>,
+    pub write_timer: Option<TimerKey>,
+}
+
+impl Conn {
+    pub fn new(id: ConnId, serial: u64, stream: TcpStream, peer: IpAddr, now: u64) -> Self {
+        Conn {
+            id,
+            serial,
+            stream,
+            peer,
+            inbuf: InBuf::default(),
+            outbuf: OutBuf::default(),
+            phase: Phase::Open,
+            readable: false,
+            writable: false,
+            read_closed: false,
+            hup: false,
+            first_line_checked: false,
+            authed: false,
+            last_dread: false,
+            queued: false,
+            paused: false,
+            last_rx: now,
+            req_start: now,
+            last_tx: now,
+            idle_timer: None,
+            write_timer: None,
+        }
+    }
+
+    pub fn read_closed_hint(&mut self) {
+        self.hup = true;
+    }
+
+    pub fn is_closing(&self) -> bool {
+        matches!(self.phase, Phase::Closing | Phase::Dead)
+    }
+}

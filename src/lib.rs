@@ -1,0 +1,35 @@
+//! # dflockd — a distributed lock and coordination server
+//!
+//! ```text
+//!            ┌──────────── one thread, one mio::Poll ───────────────┐
+//!  TCP ──▶ accept ──▶ Conn (slab) ──read──▶ InBuf ──parse──▶ Command │
+//!            │                                              │       │
+//!            │      Wheel<Timer> ──fire──▶ State::on_timer  ▼       │
+//!            │                               State::apply (pure)    │
+//!            │                                  │        │          │
+//!            │          OutBuf ◀──encode── Reply    outbox (grants  │
+//!  TCP ◀── flush ◀──────┘                             to others)    │
+//!            └──────────────────────────────────────────────────────┘
+//! ```
+//!
+//! * **No threads, no locks.** The event loop owns every connection, the timer
+//!   wheel and the coordination state. Signal handlers only write a byte into a
+//!   socket pair the loop watches.
+//! * **Tokens.** Listener and signal tokens sit at the top of the `usize` range;
+//!   connection tokens are slab keys. Everything that outlives an event stores a
+//!   `ConnId { slot, gen }`, so a stale reference never reaches a reused slot.
+//! * **Pure core.** `protocol::*`, `timer::wheel` and `state::*` do no IO and
+//!   read no clock: time is injected as milliseconds once per loop iteration.
+//! * **Invariants.** Strict FIFO with no barging; a timer never fires before its
+//!   deadline; replies on one connection leave in request order; every buffer
+//!   has a cap.
+
+pub mod auth;
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod protocol;
+pub mod server;
+pub mod state;
+pub mod stats;
+pub mod timer;

@@ -1,0 +1,33 @@
+//! `dflockd`: parse the configuration, set up logging, run the server.
+
+use dflockd::config::{self, Action};
+use dflockd::server::Server;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let env = |name: &str| std::env::var(name).ok();
+    let cfg = match config::load(std::env::args_os(), &env) {
+        Ok(Action::Run(cfg)) => cfg,
+        Ok(Action::Exit(code)) => return ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("{}", e.message());
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
+    env_logger::Builder::new()
+        .parse_filters(&cfg.log_filter)
+        .format_timestamp_millis()
+        .init();
+    for w in &cfg.warnings {
+        log::warn!("{w}");
+    }
+    let server = match Server::bind(&cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("{e}");
+            eprintln!("dflockd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    ExitCode::from(server.run() as u8)
+}

@@ -1,0 +1,85 @@
+//! Accepting connections: a bounded batch per iteration, the global and per-IP
+//! caps (protocol.md §4.1: over a cap the connection is closed right after
+//! accept, without a reply, and counted as rejected).
+
+use super::Server;
+use super::tokens::ConnId;
+use crate::conn::Conn;
+use crate::timer::deadline_after;
+use mio::Interest;
+use std::io;
+
+/// Connections accepted per listener per loop iteration, so a connect storm
+/// cannot starve established clients.
+const ACCEPT_BATCH: usize = 256;
+
+impl Server {
+    pub(super) fn accept_pending(&mut self) {
+        for i in 0..self.listeners.len() {
+            let mut budget = ACCEPT_BATCH;
+            while budget > 0 {
+                let Some(Some(l)) = self.listeners.get_mut(i) else { break };
+                if !l.ready {
+                    break;
+                }
+                budget -= 1;
+                match l.sock.accept() {
+                    Ok((stream, peer)) => self.admit(stream, peer.ip()),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => l.ready = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        // EMFILE and friends: keep `ready`, retry next iteration
+                        // (the poll timeout stays short while the ready list is busy).
+                        log::warn!("accept on {} failed: {e}", l.addr);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, mut stream: mio::net::TcpStream, ip: std::net::IpAddr) {
+        let over_global =
+            self.net.max_connections > 0 && self.conns.len() as u64 >= self.net.max_connections;
+        let per_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
+        let over_ip =
+            self.net.max_connections_per_ip > 0 && per_ip as u64 >= self.net.max_connections_per_ip;
+        if over_global || over_ip {
+            self.state.totals.connections_rejected += 1;
+            log::debug!("rejecting connection from {ip}: connection limit");
+            return; // dropping the stream closes it
+        }
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("set_nodelay failed for {ip}: {e}");
+        }
+        let entry = self.conns.vacant_entry();
+        let slot = entry.key();
+        if self.gens.len() <= slot {
+            self.gens.resize(slot + 1, 0);
+        }
+        let id = ConnId {
+            slot: slot as u32,
+            generation: self.gens[slot],
+        };
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            id.token(),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::warn!("cannot register connection from {ip}: {e}");
+            return;
+        }
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        let now = self.clock.now();
+        entry.insert(Conn::new(id, serial, stream, ip, now));
+        *self.per_ip.entry(ip).or_insert(0) += 1;
+        self.state.on_connect(id, serial);
+        self.state.totals.connections_accepted += 1;
+        self.state.view.connections = self.conns.len();
+        if self.net.read_timeout_ms > 0 {
+            self.arm_idle(id, deadline_after(now, self.net.read_timeout_ms));
+        }
+        log::debug!("conn {serial} from {ip} accepted");
+    }
+}

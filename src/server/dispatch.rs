@@ -1,0 +1,442 @@
+//! Per-connection work: read → parse → apply → encode → flush, with a
+//! per-iteration budget so one pipelining client cannot starve the others.
+
+use super::Server;
+use super::tokens::ConnId;
+use crate::auth;
+use crate::conn::Phase;
+use crate::conn::buffer::Io;
+use crate::protocol::Parsed;
+use crate::protocol::command::Command;
+use crate::protocol::dreadlock::{DreadlockRequest, parse_dreadlock};
+use crate::protocol::line::{Frame, FrameError, HttpGuard, http_guard, parse_frame};
+use crate::protocol::reply::{DreadReply, Reply, Status};
+use crate::state::{Cx, Out, Outcome, State};
+use crate::timer::{Timer, deadline_after};
+
+/// Requests one connection may execute before yielding to the others.
+const REQUEST_BUDGET: usize = 64;
+
+impl Server {
+    /// Run a state transition with the loop's clock, wheel and outbox.
+    pub(super) fn with_state<R>(&mut self, f: impl FnOnce(&mut State, &mut Cx) -> R) -> R {
+        let mut cx = Cx {
+            now: self.clock.now(),
+            timers: &mut self.wheel,
+            out: &mut self.outbox,
+        };
+        f(&mut self.state, &mut cx)
+    }
+
+    /// Serve the connections that were ready when this pass began. Work they
+    /// create for others (grants, unparks) lands on the list for the next pass.
+    pub(super) fn serve_ready(&mut self) {
+        let n = self.ready.len();
+        for _ in 0..n {
+            let Some(id) = self.ready.pop_front() else { break };
+            let Some(c) = self.conns.get_mut(id.slot as usize) else {
+                continue;
+            };
+            if c.id != id {
+                continue;
+            }
+            c.queued = false;
+            self.serve(id);
+        }
+    }
+
+    pub(super) fn mark_ready(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(id.slot as usize) {
+            if c.id == id && !c.queued {
+                c.queued = true;
+                self.ready.push_back(id);
+            }
+        }
+    }
+
+    fn wants_read(&self, id: ConnId) -> bool {
+        let Some(c) = self.conns.get(id.slot as usize) else {
+            return false;
+        };
+        matches!(c.phase, Phase::Open | Phase::Parked)
+            && !c.read_closed
+            && c.inbuf.len() < self.net.max_input
+            && c.outbuf.pending() <= self.net.max_output
+    }
+
+    fn serve(&mut self, id: ConnId) {
+        let slot = id.slot as usize;
+        let now = self.clock.now();
+        // Read what the socket has, up to the input cap.
+        let wants = self.wants_read(id);
+        let Some(c) = self.conns.get_mut(slot) else { return };
+        if c.paused && wants {
+            // Back-pressure ended: the idle clock restarts (§2.8).
+            c.paused = false;
+            c.last_rx = now;
+        }
+        if c.readable && wants {
+            let was_empty = c.inbuf.is_empty();
+            match c.inbuf.read_from(&mut c.stream, self.net.max_input) {
+                Ok((io, n)) => {
+                    if n > 0 {
+                        c.last_rx = now;
+                        if was_empty {
+                            c.req_start = now;
+                        }
+                    }
+                    match io {
+                        Io::WouldBlock => c.readable = false,
+                        Io::Eof => {
+                            c.readable = false;
+                            c.read_closed = true;
+                        }
+                        Io::Stopped => {}
+                    }
+                }
+                Err(e) => {
+                    log::debug!("conn {}: read error: {e}", c.serial);
+                    c.phase = Phase::Dead;
+                }
+            }
+        }
+        let Some(c) = self.conns.get_mut(slot) else { return };
+        if c.phase == Phase::Parked && (c.read_closed || c.hup) {
+            // The peer left while its blocking command waited: cancel it (§2.5).
+            c.phase = Phase::Closing;
+            self.with_state(|s, cx| s.cancel_parked(cx, id));
+        }
+        let budget_left = self.process_input(id);
+        self.flush(id);
+        let Some(c) = self.conns.get_mut(slot) else { return };
+        if c.phase == Phase::Open && c.read_closed {
+            // End of input: everything complete was executed; a partial request is dropped.
+            if !c.inbuf.is_empty() {
+                log::debug!("conn {}: truncated request at end of input", c.serial);
+            }
+            c.phase = Phase::Closing;
+        }
+        if c.phase == Phase::Closing && c.outbuf.is_empty() {
+            c.phase = Phase::Dead;
+        }
+        if c.phase == Phase::Dead {
+            self.dead.push(id);
+            return;
+        }
+        let wants = self.wants_read(id);
+        let Some(c) = self.conns.get_mut(slot) else { return };
+        if !wants && matches!(c.phase, Phase::Open) {
+            c.paused = true;
+        }
+        let more_input = c.readable && wants;
+        if (budget_left == 0 || more_input) && c.phase == Phase::Open {
+            self.mark_ready(id);
+        }
+    }
+
+    /// Execute complete requests from the input buffer. Returns the unused budget.
+    fn process_input(&mut self, id: ConnId) -> usize {
+        let slot = id.slot as usize;
+        let mut budget = REQUEST_BUDGET;
+        while budget > 0 {
+            let Some(c) = self.conns.get_mut(slot) else { return 0 };
+            if c.phase != Phase::Open || c.outbuf.pending() > self.net.max_output {
+                break;
+            }
+            let data = c.inbuf.data();
+            if data.is_empty() {
+                break;
+            }
+            if !c.first_line_checked {
+                match http_guard(data) {
+                    HttpGuard::Http => {
+                        log::warn!(
+                            "conn {} from {}: HTTP request on the protocol port, closing (code 16)",
+                            c.serial,
+                            c.peer
+                        );
+                        c.phase = Phase::Dead;
+                        break;
+                    }
+                    HttpGuard::NeedMore if !c.read_closed => break,
+                    _ => c.first_line_checked = true,
+                }
+            }
+            let (consumed, request) = match parse_frame(data, &self.net.line) {
+                Parsed::Incomplete => break,
+                Parsed::Invalid(FrameError::LineTooLong) => {
+                    log::debug!("conn {}: line too long (code 12)", c.serial);
+                    Reply::ERROR.encode(c.outbuf.vec());
+                    c.phase = Phase::Closing;
+                    break;
+                }
+                Parsed::Invalid(FrameError::DreadlockTooLong) => {
+                    log::debug!("conn {}: over-long Dreadlock line (code 17)", c.serial);
+                    c.phase = Phase::Closing;
+                    break;
+                }
+                Parsed::Complete { value, consumed } => (consumed, Request::from_frame(value, &self.net)),
+            };
+            c.inbuf.consume(consumed);
+            if !c.inbuf.is_empty() {
+                c.req_start = self.clock.now();
+            }
+            budget -= 1;
+            self.handle_request(id, request);
+        }
+        budget
+    }
+
+    fn handle_request(&mut self, id: ConnId, req: Request) {
+        let slot = id.slot as usize;
+        let Some(c) = self.conns.get_mut(slot) else { return };
+        c.last_dread = req.dread;
+        if self.draining {
+            let reply = if req.dread {
+                Reply::Dread(DreadReply::Draining)
+            } else {
+                Reply::Status(Status::ErrorDraining)
+            };
+            reply.encode(c.outbuf.vec());
+            c.phase = Phase::Closing;
+            return;
+        }
+        if let Some(token) = &self.net.auth_token {
+            if !c.authed {
+                if let Ok(Command::Auth(given)) = &req.cmd {
+                    if auth::token_matches(given, token) {
+                        c.authed = true;
+                        Reply::OK.encode(c.outbuf.vec());
+                        return;
+                    }
+                }
+                // Stop reading, answer after 100 ms (§4.3).
+                self.state.totals.auth_failures += 1;
+                log::debug!("conn {} from {}: authentication failed", c.serial, c.peer);
+                c.phase = Phase::AuthFailing;
+                let at = deadline_after(self.clock.now(), auth::FAILURE_DELAY_MS);
+                self.wheel.insert(at, Timer::AuthFail { conn: id });
+                return;
+            }
+        }
+        let cmd = match req.cmd {
+            Ok(cmd) => cmd,
+            Err(RequestError::Proto(e)) => {
+                log::debug!("conn {}: bad request: {e}", c.serial);
+                Reply::ERROR.encode(c.outbuf.vec());
+                return;
+            }
+            Err(RequestError::BadDreadlock) => {
+                log::debug!("conn {}: malformed Dreadlock line (code 17)", c.serial);
+                c.phase = Phase::Closing;
+                return;
+            }
+        };
+        if matches!(cmd, Command::Auth(_)) && self.net.auth_token.is_none() {
+            // Without a configured token `auth` is an unknown command.
+            Reply::ERROR.encode(c.outbuf.vec());
+            return;
+        }
+        let eof = c.read_closed;
+        let outcome = self.with_state(|s, cx| s.apply(cx, id, cmd));
+        let Some(c) = self.conns.get_mut(slot) else { return };
+        match outcome {
+            Outcome::Reply(r) => r.encode(c.outbuf.vec()),
+            Outcome::Park if eof => {
+                // End of input: a command that would park is cancelled without a reply (§2.10.1).
+                c.phase = Phase::Closing;
+                self.with_state(|s, cx| s.cancel_parked(cx, id));
+            }
+            Outcome::Park => c.phase = Phase::Parked,
+        }
+        self.deliver_outbox();
+    }
+
+    /// Write pending output until WouldBlock; arm the write timeout if stuck.
+    pub(super) fn flush(&mut self, id: ConnId) {
+        let now = self.clock.now();
+        let Some(c) = self.conns.get_mut(id.slot as usize) else { return };
+        if c.outbuf.is_empty() || c.phase == Phase::Dead {
+            return;
+        }
+        match c.outbuf.write_to(&mut c.stream) {
+            Ok((io, n)) => {
+                if n > 0 {
+                    c.last_tx = now;
+                }
+                if io == Io::WouldBlock {
+                    c.writable = false;
+                    if c.write_timer.is_none() && self.net.write_timeout_ms > 0 {
+                        let at = deadline_after(c.last_tx, self.net.write_timeout_ms);
+                        c.write_timer = Some(self.wheel.insert(at, Timer::Write { conn: id }));
+                    }
+                }
+            }
+            Err(e) => {
+                log::debug!("conn {}: write error: {e}", c.serial);
+                c.phase = Phase::Dead;
+                self.dead.push(id);
+            }
+        }
+    }
+
+    /// Apply the outbox: replies that complete parked commands (and, later, pushes).
+    pub(super) fn deliver_outbox(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let mut outbox = std::mem::take(&mut self.outbox);
+        for out in outbox.drain(..) {
+            match out {
+                Out::Reply { conn, reply } => {
+                    let Some(c) = self.conns.get_mut(conn.slot as usize) else {
+                        continue;
+                    };
+                    if c.id != conn || c.is_closing() {
+                        continue;
+                    }
+                    reply.encode(c.outbuf.vec());
+                    if c.phase == Phase::Parked {
+                        c.phase = Phase::Open;
+                        c.last_rx = self.clock.now();
+                    }
+                    // The writable invariant: flush now, then let it parse what it buffered.
+                    self.flush(conn);
+                    self.mark_ready(conn);
+                }
+            }
+        }
+        // Keep the allocation; new entries may have been pushed meanwhile.
+        outbox.append(&mut self.outbox);
+        self.outbox = outbox;
+        if !self.outbox.is_empty() {
+            self.deliver_outbox();
+        }
+    }
+
+    /// Connection timers: idle/request timeout, write timeout, delayed auth failure.
+    pub(super) fn on_conn_timer(&mut self, timer: Timer) {
+        let now = self.clock.now();
+        match timer {
+            Timer::Idle { conn } => self.idle_check(conn, now),
+            Timer::Write { conn } => {
+                let Some(c) = self.conns.get_mut(conn.slot as usize) else { return };
+                if c.id != conn {
+                    return;
+                }
+                c.write_timer = None;
+                if c.outbuf.is_empty() {
+                    return;
+                }
+                let due = deadline_after(c.last_tx, self.net.write_timeout_ms);
+                if now >= due {
+                    log::debug!("conn {}: write timeout", c.serial);
+                    c.phase = Phase::Dead;
+                    self.dead.push(conn);
+                } else {
+                    c.write_timer = Some(self.wheel.insert(due, Timer::Write { conn }));
+                }
+            }
+            Timer::AuthFail { conn } => {
+                let Some(c) = self.conns.get_mut(conn.slot as usize) else { return };
+                if c.id != conn {
+                    return;
+                }
+                let reply = if c.last_dread {
+                    Reply::Dread(DreadReply::AuthenticationRequired)
+                } else {
+                    Reply::Status(Status::ErrorAuth)
+                };
+                reply.encode(c.outbuf.vec());
+                c.phase = Phase::Closing;
+                self.flush(conn);
+                self.mark_ready(conn);
+            }
+            Timer::Shutdown => {
+                log::info!("shutdown timeout passed; closing remaining connections");
+                self.stop_now = true;
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn arm_idle(&mut self, id: ConnId, at: u64) {
+        if let Some(c) = self.conns.get_mut(id.slot as usize) {
+            c.idle_timer = Some(self.wheel.insert(at, Timer::Idle { conn: id }));
+        }
+    }
+
+    /// The idle/request timeout (§2.8), checked lazily: one timer per connection,
+    /// re-armed for the real deadline instead of being reset on every byte.
+    fn idle_check(&mut self, id: ConnId, now: u64) {
+        let t = self.net.read_timeout_ms;
+        let exempt_dread = self.state.holds_dreadlock(id);
+        let wants = self.wants_read(id);
+        let Some(c) = self.conns.get_mut(id.slot as usize) else { return };
+        if c.id != id {
+            return;
+        }
+        c.idle_timer = None;
+        if c.is_closing() || c.phase == Phase::AuthFailing {
+            return;
+        }
+        let exempt = c.phase == Phase::Parked || !wants || exempt_dread;
+        if exempt {
+            c.last_rx = now;
+            self.arm_idle(id, deadline_after(now, t));
+            return;
+        }
+        let since = if c.inbuf.is_empty() { c.last_rx } else { c.req_start };
+        let due = deadline_after(since, t);
+        if now < due {
+            self.arm_idle(id, due);
+            return;
+        }
+        log::debug!("conn {}: idle or request timeout (code 10)", c.serial);
+        let reply = if c.last_dread {
+            Reply::Dread(DreadReply::IdleTimeout)
+        } else {
+            Reply::ERROR
+        };
+        reply.encode(c.outbuf.vec());
+        c.phase = Phase::Closing;
+        self.flush(id);
+        self.mark_ready(id);
+    }
+}
+
+/// Why a framed request could not become a command.
+enum RequestError {
+    Proto(crate::protocol::command::ProtoError),
+    BadDreadlock,
+}
+
+/// A framed request turned into a command (or the reason it could not be).
+struct Request {
+    dread: bool,
+    cmd: Result<Command, RequestError>,
+}
+
+impl Request {
+    fn from_frame(frame: Frame<'_>, net: &super::NetConfig) -> Request {
+        match frame {
+            Frame::Request { cmd, key, arg } => Request {
+                dread: false,
+                cmd: Command::from_raw(cmd, key, arg, &net.cmd).map_err(RequestError::Proto),
+            },
+            Frame::Dreadlock(line) => Request {
+                dread: true,
+                cmd: match parse_dreadlock(line) {
+                    Ok(DreadlockRequest::Lock { key, timeout_ms }) => Ok(Command::DreadLock {
+                        key: key.into(),
+                        timeout_ms,
+                    }),
+                    Ok(DreadlockRequest::Unlock { key }) => {
+                        Ok(Command::DreadUnlock { key: key.into() })
+                    }
+                    Err(_) => Err(RequestError::BadDreadlock),
+                },
+            },
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The event loop: one `mio::Poll`, listeners and connections in a slab, one
+//! timer wheel. Order per iteration (sozu's): poll → read the clock once →
+//! record readiness → fire due timers → accept → serve the ready list →
+//! reap closed connections → check shutdown.
+
+mod accept;
+mod dispatch;
+mod shutdown;
+pub mod tokens;
+
+use crate::config::Config;
+use crate::conn::Conn;
+use crate::error::StartupError;
+use crate::protocol::LineLimits;
+use crate::protocol::command::CommandLimits;
+use crate::state::fence::{Fences, wall_clock_ns};
+use crate::state::{Out, State, StateConfig};
+use crate::timer::wheel::Wheel;
+use crate::timer::{Clock, Timer};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll};
+use shutdown::{Signals, sd_notify};
+use slab::Slab;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokens::{ConnId, SIGNALS, listener_index, listener_token};
+
+/// Poll at least this often even with no timers (keeps the loop observable).
+const MAX_POLL_MS: u64 = 1000;
+/// Consecutive poll failures before the server gives up.
+const MAX_POLL_FAILURES: u32 = 16;
+
+/// Settings of the connection layer.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    pub line: LineLimits,
+    pub cmd: CommandLimits,
+    /// Input buffer cap per connection (≥ 64 KiB and ≥ one maximum request).
+    pub max_input: usize,
+    pub max_output: usize,
+    pub max_connections: u64,
+    pub max_connections_per_ip: u64,
+    pub read_timeout_ms: u64,
+    pub write_timeout_ms: u64,
+    pub shutdown_timeout_ms: u64,
+    pub auth_token: Option<Vec<u8>>,
+}
+
+struct Listener {
+    sock: TcpListener,
+    addr: SocketAddr,
+    kind: &'static str,
+    /// Readiness seen and not yet drained to WouldBlock.
+    ready: bool,
+}
+
+pub struct Server {
+    poll: Poll,
+    events: Events,
+    listeners: Vec<Option<Listener>>,
+    conns: Slab<Conn>,
+    /// Generation per slab slot, bumped on every close.
+    gens: Vec<u32>,
+    per_ip: HashMap<IpAddr, u32>,
+    next_serial: u64,
+    ready: VecDeque<ConnId>,
+    dead: Vec<ConnId>,
+    clock: Clock,
+    wheel: Wheel<Timer>,
+    outbox: Vec<Out>,
+    state: State,
+    net: NetConfig,
+    signals: Signals,
+    draining: bool,
+    stop_now: bool,
+}
+
+impl Server {
+    /// Bind every listener, reserve the first fence block, and get ready to run.
+    pub fn bind(cfg: &Config) -> Result<Server, StartupError> {
+        let poll = Poll::new().map_err(StartupError::Io)?;
+        let mut listeners = Vec::new();
+        let mut binds = vec![(SocketAddr::new(cfg.host, cfg.port), "tcp")];
+        if cfg.dreadlock_port != 0 {
+            binds.push((SocketAddr::new(cfg.host, cfg.dreadlock_port), "dreadlock"));
+        }
+        for (i, (addr, kind)) in binds.into_iter().enumerate() {
+            let mut sock =
+                TcpListener::bind(addr).map_err(|e| StartupError::Bind { addr, source: e })?;
+            let addr = sock.local_addr().map_err(StartupError::Io)?;
+            poll.registry()
+                .register(&mut sock, listener_token(i), Interest::READABLE)
+                .map_err(StartupError::Io)?;
+            listeners.push(Some(Listener {
+                sock,
+                addr,
+                kind,
+                ready: true,
+            }));
+        }
+        let fences = Fences::open(cfg.fence_state_file.as_deref(), wall_clock_ns())
+            .map_err(StartupError::Fence)?;
+        let signals = Signals::register(poll.registry(), SIGNALS).map_err(StartupError::Io)?;
+        let clock = Clock::new();
+        let line = LineLimits::for_value_bytes(cfg.limits.max_value_bytes);
+        let net = NetConfig {
+            line,
+            cmd: CommandLimits {
+                max_value_bytes: cfg.limits.max_value_bytes,
+            },
+            max_input: line.max_request().max(64 * 1024),
+            max_output: cfg.limits.max_output_bytes,
+            max_connections: cfg.limits.max_connections,
+            max_connections_per_ip: cfg.limits.max_connections_per_ip,
+            read_timeout_ms: cfg.read_timeout_s.saturating_mul(1000),
+            write_timeout_ms: cfg.write_timeout_s.saturating_mul(1000),
+            shutdown_timeout_ms: cfg.shutdown_timeout_s.saturating_mul(1000),
+            auth_token: cfg.auth_token.clone(),
+        };
+        let state_cfg = StateConfig {
+            default_lease_s: cfg.default_lease_s,
+            auto_release: cfg.auto_release_on_disconnect,
+            fence_field: cfg.fence_field,
+            max_locks: cfg.limits.max_locks,
+            max_waiters: cfg.limits.max_waiters,
+            gc_interval_ms: cfg.gc_interval_s.saturating_mul(1000),
+            gc_max_idle_ms: cfg.gc_max_idle_s.saturating_mul(1000),
+        };
+        Ok(Server {
+            poll,
+            events: Events::with_capacity(1024),
+            listeners,
+            conns: Slab::new(),
+            gens: Vec::new(),
+            per_ip: HashMap::new(),
+            next_serial: 1,
+            ready: VecDeque::new(),
+            dead: Vec::new(),
+            wheel: Wheel::new(clock.now()),
+            clock,
+            outbox: Vec::new(),
+            state: State::new(state_cfg, fences),
+            net,
+            signals,
+            draining: false,
+            stop_now: false,
+        })
+    }
+
+    /// Addresses actually bound, with their kinds.
+    pub fn local_addrs(&self) -> Vec<(SocketAddr, &'static str)> {
+        self.listeners
+            .iter()
+            .flatten()
+            .map(|l| (l.addr, l.kind))
+            .collect()
+    }
+
+    /// Run until drained or stopped. Returns the process exit status.
+    pub fn run(mut self) -> i32 {
+        for (addr, kind) in self.local_addrs() {
+            log::info!("listening on {addr} ({kind})");
+        }
+        let names: Vec<String> = self
+            .local_addrs()
+            .iter()
+            .map(|(a, k)| format!("{a} ({k})"))
+            .collect();
+        sd_notify(&format!("READY=1\nSTATUS=listening on {}", names.join(", ")));
+        self.clock.update();
+        self.with_state(|s, cx| s.start(cx));
+        let mut failures = 0;
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                failures += 1;
+                log::error!("poll failed ({failures}/{MAX_POLL_FAILURES}): {e}");
+                if failures >= MAX_POLL_FAILURES {
+                    return 1;
+                }
+                continue;
+            }
+            failures = 0;
+            self.clock.update();
+            self.record_events();
+            if self.signals.pending() {
+                self.on_signals();
+            }
+            self.fire_timers();
+            self.accept_pending();
+            self.serve_ready();
+            self.reap();
+            if self.stop_now || (self.draining && self.conns.is_empty()) {
+                log::info!("exiting");
+                return 0;
+            }
+        }
+    }
+
+    fn poll_timeout(&mut self) -> Duration {
+        if !self.ready.is_empty() {
+            return Duration::ZERO;
+        }
+        let now = self.clock.update();
+        let ms = match self.wheel.poll_at() {
+            Some(at) => at.saturating_sub(now).min(MAX_POLL_MS),
+            None => MAX_POLL_MS,
+        };
+        // The clock floors to whole ms; +1 makes sure we wake at or after the deadline.
+        Duration::from_millis(if ms == 0 { 0 } else { ms + 1 })
+    }
+
+    /// Bookkeeping only: note readiness and queue connections.
+    fn record_events(&mut self) {
+        for ev in self.events.iter() {
+            let token = ev.token();
+            if token == SIGNALS {
+                self.signals.set_readable();
+                continue;
+            }
+            if let Some(i) = listener_index(token) {
+                if let Some(Some(l)) = self.listeners.get_mut(i) {
+                    l.ready = true;
+                }
+                continue;
+            }
+            let Some(conn) = self.conns.get_mut(token.0) else {
+                continue;
+            };
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                conn.readable = true;
+            }
+            if ev.is_read_closed() || ev.is_error() {
+                conn.read_closed_hint();
+            }
+            if ev.is_writable() {
+                conn.writable = true;
+            }
+            if !conn.queued {
+                conn.queued = true;
+                self.ready.push_back(conn.id);
+            }
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.clock.now();
+        while let Some((_, timer)) = self.wheel.poll(now) {
+            if !self.with_state(|s, cx| s.on_timer(cx, timer)) {
+                self.on_conn_timer(timer);
+            }
+            self.deliver_outbox();
+        }
+    }
+
+    /// Close dead connections after the batch and run their cleanup.
+    fn reap(&mut self) {
+        while !self.dead.is_empty() {
+            let dead = std::mem::take(&mut self.dead);
+            for id in dead {
+                self.close_conn(id);
+            }
+            self.deliver_outbox();
+        }
+    }
+
+    fn close_conn(&mut self, id: ConnId) {
+        let Some(c) = self.conns.get(id.slot as usize) else {
+            return;
+        };
+        if c.id != id {
+            return;
+        }
+        let mut conn = self.conns.remove(id.slot as usize);
+        if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
+            log::debug!("conn {}: deregister failed: {e}", conn.serial);
+        }
+        for t in [conn.idle_timer, conn.write_timer].into_iter().flatten() {
+            self.wheel.cancel(t);
+        }
+        if let Some(n) = self.per_ip.get_mut(&conn.peer) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&conn.peer);
+            }
+        }
+        if let Some(g) = self.gens.get_mut(id.slot as usize) {
+            *g = g.wrapping_add(1);
+        }
+        self.with_state(|s, cx| s.on_disconnect(cx, id));
+        self.state.view.connections = self.conns.len();
+        log::debug!("conn {} from {} closed", conn.serial, conn.peer);
+    }
+}

@@ -1,0 +1,146 @@
+//! Signals and service-manager notifications.
+//!
+//! SIGTERM/SIGINT start a drain (protocol.md §4.5); a second one stops at once.
+//! signal-hook writes one byte per signal into a socket pair whose read end is
+//! registered in the loop, so handlers never touch server state.
+
+use super::Server;
+use crate::protocol::reply::{DreadReply, Reply, Status};
+use crate::conn::Phase;
+use crate::timer::{Timer, deadline_after};
+use mio::net::UnixStream;
+use mio::{Interest, Registry, Token};
+use std::io::{self, Read};
+
+pub struct Signals {
+    rx: UnixStream,
+    readable: bool,
+}
+
+impl Signals {
+    pub fn register(registry: &Registry, token: Token) -> io::Result<Signals> {
+        let (mut rx, tx) = UnixStream::pair()?;
+        let tx = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(tx));
+        for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+            signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
+        }
+        registry.register(&mut rx, token, Interest::READABLE)?;
+        Ok(Signals {
+            rx,
+            readable: false,
+        })
+    }
+
+    pub fn set_readable(&mut self) {
+        self.readable = true;
+    }
+
+    pub fn pending(&self) -> bool {
+        self.readable
+    }
+
+    /// Number of termination signals received since the last call.
+    fn take(&mut self) -> usize {
+        let mut n = 0;
+        let mut buf = [0u8; 64];
+        loop {
+            match self.rx.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        self.readable = false;
+        n
+    }
+}
+
+impl Server {
+    pub(super) fn on_signals(&mut self) {
+        let n = self.signals.take();
+        if n == 0 {
+            return;
+        }
+        if self.draining || n > 1 {
+            log::info!("second termination signal: closing every connection");
+            self.stop_now = true;
+            return;
+        }
+        self.start_drain();
+    }
+
+    /// Begin the graceful drain of protocol.md §4.5.
+    pub(super) fn start_drain(&mut self) {
+        log::info!(
+            "draining: {} connections open, shutdown timeout {} s",
+            self.conns.len(),
+            self.net.shutdown_timeout_ms / 1000
+        );
+        self.draining = true;
+        self.state.view.draining = true;
+        sd_notify("STOPPING=1");
+        for l in self.listeners.iter_mut() {
+            if let Some(mut l) = l.take() {
+                if let Err(e) = self.poll.registry().deregister(&mut l.sock) {
+                    log::debug!("deregister listener {}: {e}", l.addr);
+                }
+            }
+        }
+        let parked: Vec<_> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.phase == Phase::Parked)
+            .map(|(_, c)| c.id)
+            .collect();
+        for id in parked {
+            self.with_state(|s, cx| s.cancel_parked(cx, id));
+            if let Some(c) = self.conns.get_mut(id.slot as usize) {
+                let reply = if c.last_dread {
+                    Reply::Dread(DreadReply::Draining)
+                } else {
+                    Reply::Status(Status::ErrorDraining)
+                };
+                reply.encode(c.outbuf.vec());
+                c.phase = Phase::Closing;
+            }
+            self.flush(id);
+            self.mark_ready(id);
+        }
+        self.deliver_outbox();
+        // Connections with requests already buffered get their answer now.
+        let ids: Vec<_> = self.conns.iter().map(|(_, c)| c.id).collect();
+        for id in ids {
+            self.mark_ready(id);
+        }
+        if self.net.shutdown_timeout_ms > 0 {
+            let at = deadline_after(self.clock.now(), self.net.shutdown_timeout_ms);
+            self.wheel.insert(at, Timer::Shutdown);
+        }
+    }
+}
+
+/// Send a message to the service manager when `NOTIFY_SOCKET` is set (sd_notify(3)).
+pub fn sd_notify(msg: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    if let Err(e) = send_notify(&path, msg) {
+        log::warn!("sd_notify failed: {e}");
+    }
+}
+
+fn send_notify(path: &std::ffi::OsStr, msg: &str) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let sock = UnixDatagram::unbound()?;
+    let bytes = path.as_bytes();
+    let addr = if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        SocketAddr::from_abstract_name(name)?
+    } else {
+        SocketAddr::from_pathname(std::path::Path::new(path))?
+    };
+    sock.send_to_addr(msg.as_bytes(), &addr)?;
+    Ok(())
+}

@@ -1,0 +1,665 @@
+//! The shared grant machinery of the lock table: acquire, enqueue, wait,
+//! release, renew, expiry and FIFO hand-over. Exclusive locks, semaphores,
+//! read-write locks, elections and Dreadlock locks are all thin callers of
+//! these functions (protocol.md §6, §7.2, §7.3, §8.6).
+
+use super::fence::Token;
+use super::owner::{EnqState, Enqueue, Hold, Parked};
+use super::resource::{Holder, Kind, Space};
+use super::waiters::Waiter;
+use super::{Cx, Out, Outcome, State, Via};
+use crate::protocol::reply::{DreadReply, GrantWord, Reply, Status};
+use crate::server::tokens::ConnId;
+use crate::timer::{Timer, deadline_after};
+
+/// Why a holder ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndCause {
+    /// A release command with the token (`r sr rr wr`, Dreadlock `unlock`).
+    Release,
+    /// `resign`.
+    Resign,
+    /// The lease ran out.
+    Expire,
+    /// The owning connection went away (auto-release).
+    Disconnect,
+}
+
+/// What an acquire asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask {
+    pub space: Space,
+    pub kind: Kind,
+    pub via: Via,
+    pub lease_s: u64,
+}
+
+impl State {
+    // ---------------------------------------------------------------- lookup
+
+    /// The existing resource for `key`, after the type/limit check of §7.2.
+    /// Takes the new kind if the key is not in use.
+    pub(super) fn existing_checked(
+        &mut self,
+        space: Space,
+        key: &str,
+        kind: Kind,
+    ) -> Result<Option<u32>, Status> {
+        let Some(idx) = self.table.find(space, key) else {
+            return Ok(None);
+        };
+        let Some(r) = self.table.get_mut(idx) else {
+            return Ok(None);
+        };
+        if r.in_use() && r.kind != kind {
+            return Err(match (r.kind, kind) {
+                (Kind::Semaphore(_), Kind::Semaphore(_)) => Status::ErrorLimitMismatch,
+                _ => Status::ErrorTypeMismatch,
+            });
+        }
+        r.kind = kind;
+        Ok(Some(idx))
+    }
+
+    /// Create `key` unless `--max-locks` keys exist.
+    pub(super) fn create_checked(
+        &mut self,
+        space: Space,
+        key: &str,
+        kind: Kind,
+        now: u64,
+    ) -> Result<u32, Status> {
+        if self.table.len() as u64 >= self.cfg.max_locks {
+            return Err(Status::ErrorMaxLocks);
+        }
+        Ok(self.table.create(space, key, kind, now))
+    }
+
+    fn find_or_create(&mut self, ask: &Ask, key: &str, now: u64) -> Result<u32, Status> {
+        match self.existing_checked(ask.space, key, ask.kind)? {
+            Some(idx) => Ok(idx),
+            None => self.create_checked(ask.space, key, ask.kind, now),
+        }
+    }
+
+    // ---------------------------------------------------------------- replies
+
+    /// The reply to a grant made through `via`.
+    pub(super) fn grant_reply(&self, via: Via, word: GrantWord, token: Token, lease_s: u64) -> Reply {
+        match via {
+            Via::Dread => Reply::Dread(DreadReply::Locked),
+            _ => Reply::Grant {
+                word,
+                token,
+                lease_s,
+                with_fence: via.always_fenced() || self.cfg.fence_field,
+            },
+        }
+    }
+
+    fn timeout_reply(via: Via) -> Reply {
+        match via {
+            Via::Dread => Reply::Dread(DreadReply::Timeout),
+            _ => Reply::Status(Status::Timeout),
+        }
+    }
+
+    // ---------------------------------------------------------------- grants
+
+    /// Take the next fence and a salt. On a persistence failure, arms the retry
+    /// timer and returns None: nothing is granted above the persisted ceiling.
+    fn new_token(&mut self, cx: &mut Cx) -> Option<Token> {
+        match self.fences.next(cx.now) {
+            Ok(fence) => Some(Token {
+                fence,
+                salt: self.salts.next(),
+            }),
+            Err(e) => {
+                log::error!("cannot issue a fence: {e:?}");
+                if !self.fence_retry_armed {
+                    self.fence_retry_armed = true;
+                    cx.timers.insert(deadline_after(cx.now, 1000), Timer::FenceRetry);
+                }
+                None
+            }
+        }
+    }
+
+    /// Install a new holder on `res` for `conn` and start its lease.
+    fn install_holder(
+        &mut self,
+        cx: &mut Cx,
+        res: u32,
+        conn: ConnId,
+        conn_serial: u64,
+        token: Token,
+        via: Via,
+        lease_s: u64,
+        two_phase: bool,
+    ) {
+        let (deadline, timer) = if via == Via::Dread {
+            (u64::MAX, None)
+        } else {
+            let d = deadline_after(cx.now, lease_s.saturating_mul(1000));
+            (
+                d,
+                Some(cx.timers.insert(d, Timer::Lease { res, fence: token.fence })),
+            )
+        };
+        if let Some(r) = self.table.get_mut(res) {
+            r.insert_holder(Holder {
+                token,
+                owner: conn,
+                owner_serial: conn_serial,
+                deadline,
+                timer,
+                via,
+                two_phase,
+            });
+        }
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.holds.push(Hold {
+                res,
+                fence: token.fence,
+            });
+            if via == Via::Dread {
+                c.dread_holds += 1;
+            }
+        }
+        self.totals.grants += 1;
+    }
+
+    fn serial_of(&self, conn: ConnId) -> u64 {
+        self.conns.get(conn).map_or(0, |c| c.serial)
+    }
+
+    /// Grant on the spot if the queue is empty and there is capacity.
+    /// `Ok(None)` = must queue; `Err` = fence failure.
+    fn try_fast_grant(
+        &mut self,
+        cx: &mut Cx,
+        res: u32,
+        conn: ConnId,
+        ask: &Ask,
+        two_phase: bool,
+    ) -> Result<Option<Token>, ()> {
+        let free = self
+            .table
+            .get(res)
+            .is_some_and(|r| r.queue.is_empty() && r.has_capacity_for(ask.via));
+        if !free {
+            return Ok(None);
+        }
+        let token = self.new_token(cx).ok_or(())?;
+        let serial = self.serial_of(conn);
+        self.install_holder(cx, res, conn, serial, token, ask.via, ask.lease_s, two_phase);
+        Ok(Some(token))
+    }
+
+    /// Hand freed capacity to the head of the queue for as long as it fits
+    /// (§7.3; read-write batching of §8.7 falls out of `has_capacity_for`).
+    pub(super) fn grant_from_queue(&mut self, cx: &mut Cx, res: u32) {
+        loop {
+            let Some(r) = self.table.get(res) else { return };
+            let Some(wid) = self.waiters.front(&r.queue) else { break };
+            let Some(w) = self.waiters.get(wid) else { break };
+            if !r.has_capacity_for(w.via) {
+                break;
+            }
+            let Some(token) = self.new_token(cx) else { break };
+            let Some(r) = self.table.get_mut(res) else { return };
+            let w = self.waiters.remove(&mut r.queue, wid);
+            self.install_holder(cx, res, w.conn, w.conn_serial, token, w.via, w.lease_s, w.two_phase);
+            self.deliver_grant(cx, wid, &w, token);
+        }
+        self.mark_idle_if_unused(cx.now, res);
+    }
+
+    /// Tell the waiter's connection about its grant.
+    fn deliver_grant(&mut self, cx: &mut Cx, wid: u32, w: &Waiter, token: Token) {
+        let Some(c) = self.conns.get_mut(w.conn) else { return };
+        if w.two_phase {
+            let Some(i) = c
+                .enqueues
+                .iter()
+                .position(|e| e.state == EnqState::Queued { waiter: wid })
+            else {
+                return;
+            };
+            if !w.parked {
+                // Granted before its wait: the lease runs; the wait returns the token.
+                c.enqueues[i].state = EnqState::Granted { token };
+                return;
+            }
+            // A wait was in progress: it completes now and consumes the state.
+            c.enqueues.swap_remove(i);
+            self.unmark_two_phase(w.res, token.fence);
+        }
+        if w.parked {
+            if let Some(c) = self.conns.get_mut(w.conn) {
+                if let Some(Parked::Waiter { timer, .. }) = c.parked.take() {
+                    if let Some(t) = timer {
+                        cx.timers.cancel(t);
+                    }
+                }
+            }
+            let reply = self.grant_reply(w.via, GrantWord::Ok, token, w.lease_s);
+            cx.out.push(Out::Reply {
+                conn: w.conn,
+                reply,
+            });
+        }
+    }
+
+    fn unmark_two_phase(&mut self, res: u32, fence: u64) {
+        if let Some(r) = self.table.get_mut(res) {
+            if let Some(i) = r.holder_by_fence(fence) {
+                r.holders[i].two_phase = false;
+            }
+        }
+    }
+
+    pub(super) fn mark_idle_if_unused(&mut self, now: u64, res: u32) {
+        if let Some(r) = self.table.get_mut(res) {
+            if !r.in_use() {
+                r.idle_since = now;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- acquire
+
+    /// `l sl rl wl elect` and Dreadlock `lock`: grant, refuse, or park.
+    pub(super) fn acquire(
+        &mut self,
+        cx: &mut Cx,
+        conn: ConnId,
+        key: &str,
+        ask: Ask,
+        timeout_ms: u64,
+    ) -> Outcome {
+        let res = match self.find_or_create(&ask, key, cx.now) {
+            Ok(r) => r,
+            Err(s) => return Outcome::Reply(dread_or(ask.via, s)),
+        };
+        match self.try_fast_grant(cx, res, conn, &ask, false) {
+            Err(()) => {
+                self.mark_idle_if_unused(cx.now, res);
+                return Outcome::Reply(dread_or(ask.via, Status::Error));
+            }
+            Ok(Some(token)) => {
+                return Outcome::Reply(self.grant_reply(ask.via, GrantWord::Ok, token, ask.lease_s));
+            }
+            Ok(None) => {}
+        }
+        if timeout_ms == 0 {
+            self.totals.acquire_timeouts += 1;
+            return Outcome::Reply(Self::timeout_reply(ask.via));
+        }
+        if self.queue_full(res) {
+            return Outcome::Reply(dread_or(ask.via, Status::ErrorMaxWaiters));
+        }
+        let serial = self.serial_of(conn);
+        let Some(r) = self.table.get_mut(res) else {
+            return Outcome::Reply(Reply::ERROR);
+        };
+        let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
+        w.parked = true;
+        let wid = self.waiters.push_back(&mut r.queue, w);
+        self.park(cx, conn, wid, timeout_ms);
+        Outcome::Park
+    }
+
+    fn queue_full(&self, res: u32) -> bool {
+        let max = self.cfg.max_waiters;
+        max > 0 && self.table.get(res).is_some_and(|r| r.queue.len() as u64 >= max)
+    }
+
+    fn park(&mut self, cx: &mut Cx, conn: ConnId, waiter: u32, timeout_ms: u64) {
+        let timer = cx
+            .timers
+            .insert(deadline_after(cx.now, timeout_ms), Timer::Park { conn });
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.parked = Some(Parked::Waiter {
+                waiter,
+                timer: Some(timer),
+            });
+        }
+    }
+
+    // ---------------------------------------------------------------- two-phase
+
+    /// `e se re we` (§8.6).
+    pub(super) fn enqueue(&mut self, cx: &mut Cx, conn: ConnId, key: &str, ask: Ask) -> Reply {
+        let existing = match self.existing_checked(ask.space, key, ask.kind) {
+            Ok(e) => e,
+            Err(s) => return s.into(),
+        };
+        if let Some(c) = self.conns.get(conn) {
+            if let Some(i) = c.enqueue_index(ask.space, key) {
+                let lost = match c.enqueues[i].state {
+                    EnqState::Granted { token } => !existing
+                        .and_then(|r| self.table.get(r))
+                        .is_some_and(|r| r.holder_index(&token).is_some()),
+                    EnqState::Queued { .. } => false,
+                };
+                if !lost {
+                    return Status::ErrorAlreadyEnqueued.into();
+                }
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.enqueues.swap_remove(i);
+                }
+            }
+        }
+        let res = match existing {
+            Some(r) => r,
+            None => match self.create_checked(ask.space, key, ask.kind, cx.now) {
+                Ok(r) => r,
+                Err(s) => return s.into(),
+            },
+        };
+        let state = match self.try_fast_grant(cx, res, conn, &ask, true) {
+            Err(()) => {
+                self.mark_idle_if_unused(cx.now, res);
+                return Reply::ERROR;
+            }
+            Ok(Some(token)) => EnqState::Granted { token },
+            Ok(None) => {
+                if self.queue_full(res) {
+                    return Status::ErrorMaxWaiters.into();
+                }
+                let serial = self.serial_of(conn);
+                let Some(r) = self.table.get_mut(res) else {
+                    return Reply::ERROR;
+                };
+                let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
+                w.two_phase = true;
+                EnqState::Queued {
+                    waiter: self.waiters.push_back(&mut r.queue, w),
+                }
+            }
+        };
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.enqueues.push(Enqueue {
+                space: ask.space,
+                key: key.into(),
+                via: ask.via,
+                lease_s: ask.lease_s,
+                state,
+            });
+        }
+        match state {
+            EnqState::Granted { token } => {
+                self.grant_reply(ask.via, GrantWord::Acquired, token, ask.lease_s)
+            }
+            EnqState::Queued { .. } => Status::Queued.into(),
+        }
+    }
+
+    /// `w sw rw ww` (§8.6).
+    pub(super) fn wait(
+        &mut self,
+        cx: &mut Cx,
+        conn: ConnId,
+        space: Space,
+        key: &str,
+        via: Via,
+        timeout_ms: u64,
+    ) -> Outcome {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return Outcome::Reply(Reply::ERROR);
+        };
+        let Some(i) = c
+            .enqueue_index(space, key)
+            .filter(|&i| c.enqueues[i].via == via)
+        else {
+            return Outcome::Reply(Status::ErrorNotEnqueued.into());
+        };
+        let lease_s = c.enqueues[i].lease_s;
+        match c.enqueues[i].state {
+            EnqState::Granted { token } => {
+                c.enqueues.swap_remove(i);
+                let res = self.table.find(space, key);
+                let now = cx.now;
+                let Some(r) = res.and_then(|r| self.table.get_mut(r)) else {
+                    return Outcome::Reply(Status::ErrorLeaseExpired.into());
+                };
+                let Some(h) = r.holder_index(&token) else {
+                    return Outcome::Reply(Status::ErrorLeaseExpired.into());
+                };
+                let holder = &mut r.holders[h];
+                holder.two_phase = false;
+                let d = deadline_after(now, lease_s.saturating_mul(1000));
+                holder.deadline = d;
+                if let Some(t) = holder.timer.take() {
+                    cx.timers.cancel(t);
+                }
+                holder.timer = Some(cx.timers.insert(
+                    d,
+                    Timer::Lease {
+                        res: res.unwrap_or_default(),
+                        fence: token.fence,
+                    },
+                ));
+                Outcome::Reply(self.grant_reply(via, GrantWord::Ok, token, lease_s))
+            }
+            EnqState::Queued { waiter } => {
+                if timeout_ms == 0 {
+                    c.enqueues.swap_remove(i);
+                    self.totals.acquire_timeouts += 1;
+                    self.drop_waiter(cx, waiter);
+                    return Outcome::Reply(Status::Timeout.into());
+                }
+                if let Some(w) = self.waiters.get_mut(waiter) {
+                    w.parked = true;
+                }
+                self.park(cx, conn, waiter, timeout_ms);
+                Outcome::Park
+            }
+        }
+    }
+
+    /// Remove a waiter from its queue and let the queue move on.
+    pub(super) fn drop_waiter(&mut self, cx: &mut Cx, wid: u32) -> Option<Waiter> {
+        let res = self.waiters.get(wid)?.res;
+        let r = self.table.get_mut(res)?;
+        let w = self.waiters.remove(&mut r.queue, wid);
+        // A departed head may unblock others (read-write §8.7).
+        self.grant_from_queue(cx, res);
+        Some(w)
+    }
+
+    // ---------------------------------------------------------------- parked
+
+    /// The parked command's timeout fired.
+    pub(super) fn park_timeout(&mut self, cx: &mut Cx, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(conn) else { return };
+        let Some(Parked::Waiter { waiter, .. }) = c.parked.take() else {
+            return;
+        };
+        let Some(w) = self.drop_waiter(cx, waiter) else { return };
+        if w.two_phase {
+            self.forget_queued_enqueue(conn, waiter);
+        }
+        self.totals.acquire_timeouts += 1;
+        cx.out.push(Out::Reply {
+            conn,
+            reply: Self::timeout_reply(w.via),
+        });
+    }
+
+    /// Cancel the parked command without a reply (end of input, drain, disconnect).
+    pub fn cancel_parked(&mut self, cx: &mut Cx, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(conn) else { return };
+        let Some(Parked::Waiter { waiter, timer }) = c.parked.take() else {
+            return;
+        };
+        if let Some(t) = timer {
+            cx.timers.cancel(t);
+        }
+        if let Some(w) = self.drop_waiter(cx, waiter) {
+            if w.two_phase {
+                self.forget_queued_enqueue(conn, waiter);
+            }
+        }
+    }
+
+    fn forget_queued_enqueue(&mut self, conn: ConnId, waiter: u32) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.enqueues
+                .retain(|e| e.state != EnqState::Queued { waiter });
+        }
+    }
+
+    // ---------------------------------------------------------------- release
+
+    /// End holder `idx` of resource `res` and hand its capacity on.
+    pub(super) fn end_holder(&mut self, cx: &mut Cx, res: u32, idx: usize, cause: EndCause) {
+        let Some(r) = self.table.get_mut(res) else { return };
+        let h = r.holders.remove(idx);
+        if cause == EndCause::Expire {
+            r.remember_expired(h.token);
+        } else if let Some(t) = h.timer {
+            cx.timers.cancel(t);
+        }
+        if let Some(c) = self.conns.get_mut(h.owner) {
+            c.remove_hold(res, h.token.fence);
+            if h.via == Via::Dread {
+                c.dread_holds = c.dread_holds.saturating_sub(1);
+            }
+            // Releasing a two-phase grant discards its state (§8.6); an expired
+            // one is kept so its wait answers `error_lease_expired`.
+            if h.two_phase && cause != EndCause::Expire {
+                c.enqueues
+                    .retain(|e| e.state != EnqState::Granted { token: h.token });
+            }
+        }
+        self.grant_from_queue(cx, res);
+    }
+
+    /// `r sr rr wr resign` by token: `ok` or `error`.
+    pub(super) fn release_token(
+        &mut self,
+        cx: &mut Cx,
+        space: Space,
+        key: &str,
+        token: &[u8],
+        cause: EndCause,
+    ) -> Reply {
+        let found = Token::parse(token).and_then(|t| {
+            let res = self.table.find(space, key)?;
+            let i = self.table.get(res)?.holder_index(&t)?;
+            Some((res, i))
+        });
+        match found {
+            Some((res, i)) => {
+                self.end_holder(cx, res, i, cause);
+                Reply::OK
+            }
+            None => Reply::ERROR,
+        }
+    }
+
+    /// `n sn rn wn` by token (§8.4): `ok <lease>`, `error_lease_expired` or `error`.
+    pub(super) fn renew_token(
+        &mut self,
+        cx: &mut Cx,
+        space: Space,
+        key: &str,
+        token: &[u8],
+        lease_s: u64,
+        fenced: bool,
+    ) -> Reply {
+        let Some(t) = Token::parse(token) else {
+            return Reply::ERROR;
+        };
+        let Some(res) = self.table.find(space, key) else {
+            return Reply::ERROR;
+        };
+        let Some(r) = self.table.get_mut(res) else {
+            return Reply::ERROR;
+        };
+        let Some(i) = r.holder_index(&t) else {
+            return if r.was_expired(&t) {
+                Status::ErrorLeaseExpired.into()
+            } else {
+                Reply::ERROR
+            };
+        };
+        let h = &mut r.holders[i];
+        if h.via == Via::Dread {
+            return Reply::ERROR;
+        }
+        let d = deadline_after(cx.now, lease_s.saturating_mul(1000));
+        h.deadline = d;
+        if let Some(old) = h.timer.take() {
+            cx.timers.cancel(old);
+        }
+        h.timer = Some(cx.timers.insert(d, Timer::Lease { res, fence: t.fence }));
+        Reply::Lease {
+            lease_s,
+            fence: (fenced || self.cfg.fence_field).then_some(t.fence),
+        }
+    }
+
+    /// A lease timer fired.
+    pub(super) fn lease_expired(&mut self, cx: &mut Cx, res: u32, fence: u64) {
+        let Some(r) = self.table.get_mut(res) else { return };
+        let Some(i) = r.holder_by_fence(fence) else { return };
+        r.holders[i].timer = None;
+        self.totals.lease_expirations += 1;
+        self.end_holder(cx, res, i, EndCause::Expire);
+    }
+
+    // ---------------------------------------------------------------- disconnect
+
+    /// Cleanup of §4.4 for the lock table.
+    pub(super) fn release_conn_locks(&mut self, cx: &mut Cx, conn: ConnId) {
+        self.cancel_parked(cx, conn);
+        let Some(c) = self.conns.get_mut(conn) else { return };
+        let enqueues = std::mem::take(&mut c.enqueues);
+        for e in enqueues {
+            if let EnqState::Queued { waiter } = e.state {
+                self.drop_waiter(cx, waiter);
+            }
+        }
+        let holds = match self.conns.get_mut(conn) {
+            Some(c) => std::mem::take(&mut c.holds),
+            None => return,
+        };
+        for h in holds {
+            let Some(r) = self.table.get(h.res) else { continue };
+            let Some(i) = r.holder_by_fence(h.fence) else { continue };
+            if self.cfg.auto_release || r.holders[i].via == Via::Dread {
+                self.end_holder(cx, h.res, i, EndCause::Disconnect);
+            }
+        }
+    }
+
+    /// Retry a failed fence reservation; on success, serve queues that waited.
+    pub(super) fn fence_retry(&mut self, cx: &mut Cx) {
+        self.fence_retry_armed = false;
+        if self.fences.retry(cx.now).is_err() {
+            self.fence_retry_armed = true;
+            cx.timers.insert(deadline_after(cx.now, 1000), Timer::FenceRetry);
+            return;
+        }
+        let waiting: Vec<u32> = self.table.indices_with_waiters();
+        for res in waiting {
+            self.grant_from_queue(cx, res);
+        }
+    }
+}
+
+/// A status reply, or its Dreadlock spelling for a Dreadlock request.
+fn dread_or(via: Via, s: Status) -> Reply {
+    if via != Via::Dread {
+        return s.into();
+    }
+    Reply::Dread(match s {
+        Status::ErrorTypeMismatch => DreadReply::TypeMismatch,
+        Status::ErrorMaxLocks => DreadReply::MaxLocks,
+        Status::ErrorMaxWaiters => DreadReply::MaxWaiters,
+        _ => DreadReply::ServerError,
+    })
+}

@@ -1,0 +1,128 @@
+//! Per-connection coordination state: what a connection holds, waits for and
+//! has enqueued, so that disconnect cleanup is O(owned), never O(all keys).
+
+use super::Via;
+use super::fence::Token;
+use super::resource::Space;
+use crate::server::tokens::ConnId;
+use crate::timer::wheel::TimerKey;
+
+/// What a parked connection is waiting for.
+#[derive(Debug, Clone, Copy)]
+pub enum Parked {
+    /// A lock-table waiter (`l sl rl wl elect lock`, or a `w sw rw ww` whose enqueue is queued).
+    Waiter { waiter: u32, timer: Option<TimerKey> },
+}
+
+/// Two-phase state of one (connection, key space, key) (protocol.md §8.6).
+#[derive(Debug, Clone)]
+pub struct Enqueue {
+    pub space: Space,
+    pub key: Box<str>,
+    /// Which enqueue made it: `Lock` (e), `Sem` (se), `Read` (re), `Write` (we).
+    pub via: Via,
+    pub lease_s: u64,
+    pub state: EnqState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnqState {
+    Queued { waiter: u32 },
+    Granted { token: Token },
+}
+
+/// A slot held by a connection: resource index and the holder's fence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    pub res: u32,
+    pub fence: u64,
+}
+
+#[derive(Debug)]
+pub struct ConnState {
+    pub id: ConnId,
+    /// The connection id users see in `stats` (unique for the process life).
+    pub serial: u64,
+    pub parked: Option<Parked>,
+    pub holds: Vec<Hold>,
+    pub enqueues: Vec<Enqueue>,
+    pub dread_holds: u32,
+}
+
+impl ConnState {
+    pub fn remove_hold(&mut self, res: u32, fence: u64) {
+        // Recent grants are released first, so search from the back.
+        if let Some(i) = self
+            .holds
+            .iter()
+            .rposition(|h| h.res == res && h.fence == fence)
+        {
+            self.holds.swap_remove(i);
+        }
+    }
+
+    pub fn enqueue_index(&self, space: Space, key: &str) -> Option<usize> {
+        self.enqueues
+            .iter()
+            .position(|e| e.space == space && &*e.key == key)
+    }
+}
+
+/// Connection states indexed by slab slot, checked by generation.
+#[derive(Debug, Default)]
+pub struct ConnTable {
+    slots: Vec<Option<ConnState>>,
+    live: usize,
+}
+
+impl ConnTable {
+    pub fn insert(&mut self, id: ConnId, serial: u64) {
+        let i = id.slot as usize;
+        if self.slots.len() <= i {
+            self.slots.resize_with(i + 1, || None);
+        }
+        if self.slots[i].is_none() {
+            self.live += 1;
+        }
+        self.slots[i] = Some(ConnState {
+            id,
+            serial,
+            parked: None,
+            holds: Vec::new(),
+            enqueues: Vec::new(),
+            dread_holds: 0,
+        });
+    }
+
+    pub fn remove(&mut self, id: ConnId) -> Option<ConnState> {
+        let slot = self.slots.get_mut(id.slot as usize)?;
+        if slot.as_ref().is_some_and(|c| c.id == id) {
+            self.live -= 1;
+            slot.take()
+        } else {
+            None
+        }
+    }
+
+    pub fn get(&self, id: ConnId) -> Option<&ConnState> {
+        self.slots
+            .get(id.slot as usize)?
+            .as_ref()
+            .filter(|c| c.id == id)
+    }
+
+    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut ConnState> {
+        self.slots
+            .get_mut(id.slot as usize)?
+            .as_mut()
+            .filter(|c| c.id == id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+}
