@@ -20,10 +20,18 @@ const REQUEST_BUDGET: usize = 64;
 impl Server {
     /// Run a state transition with the loop's clock, wheel and outbox.
     pub(super) fn with_state<R>(&mut self, f: impl FnOnce(&mut State, &mut Cx) -> R) -> R {
+        let conns = &self.conns;
+        let max_output = self.net.max_output;
+        let can_take = |id: ConnId, len: usize| {
+            conns.get(id.slot as usize).is_some_and(|c| {
+                c.id == id && !c.is_closing() && c.outbuf.pending() + len <= max_output
+            })
+        };
         let mut cx = Cx {
             now: self.clock.now(),
             timers: &mut self.wheel,
             out: &mut self.outbox,
+            can_take: &can_take,
         };
         f(&mut self.state, &mut cx)
     }
@@ -304,6 +312,23 @@ impl Server {
                     self.flush(conn);
                     self.mark_ready(conn);
                 }
+                Out::Push { conn, frame } => {
+                    let Some(c) = self.conns.get_mut(conn.slot as usize) else {
+                        continue;
+                    };
+                    if c.id != conn || c.is_closing() {
+                        continue;
+                    }
+                    if c.outbuf.pending() + frame.len() > self.net.max_output {
+                        // A push never grows output past the limit: slow consumer (§2.7).
+                        self.state.totals.slow_consumer_disconnects += 1;
+                        self.close_slow(conn);
+                        continue;
+                    }
+                    c.outbuf.extend(&frame);
+                    self.flush(conn);
+                }
+                Out::CloseSlow { conn } => self.close_slow(conn),
             }
         }
         // Keep the allocation; new entries may have been pushed meanwhile.
@@ -311,6 +336,16 @@ impl Server {
         self.outbox = outbox;
         if !self.outbox.is_empty() {
             self.deliver_outbox();
+        }
+    }
+
+    fn close_slow(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(id.slot as usize) {
+            if c.id == id && c.phase != Phase::Dead {
+                log::debug!("conn {}: slow consumer, closing", c.serial);
+                c.phase = Phase::Dead;
+                self.dead.push(id);
+            }
         }
     }
 

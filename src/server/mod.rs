@@ -124,6 +124,9 @@ impl Server {
             fence_field: cfg.fence_field,
             max_locks: cfg.limits.max_locks,
             max_waiters: cfg.limits.max_waiters,
+            max_keys: cfg.limits.max_keys,
+            max_list_length: cfg.limits.max_list_length,
+            max_subscriptions: cfg.limits.max_subscriptions,
             gc_interval_ms: cfg.gc_interval_s.saturating_mul(1000),
             gc_max_idle_ms: cfg.gc_max_idle_s.saturating_mul(1000),
         };

@@ -146,6 +146,7 @@ impl State {
                 Some(cx.timers.insert(d, Timer::Lease { res, fence: token.fence })),
             )
         };
+        let name = self.table.get(res).map(|r| r.name.clone());
         if let Some(r) = self.table.get_mut(res) {
             r.insert_holder(Holder {
                 token,
@@ -167,6 +168,10 @@ impl State {
             }
         }
         self.totals.grants += 1;
+        if let Some(name) = name {
+            let event = if via == Via::Elect { "elect" } else { "acquire" };
+            self.watch_event(cx, event, &name);
+        }
     }
 
     fn serial_of(&self, conn: ConnId) -> u64 {
@@ -193,6 +198,9 @@ impl State {
         let token = self.new_token(cx).ok_or(())?;
         let serial = self.serial_of(conn);
         self.install_holder(cx, res, conn, serial, token, ask.via, ask.lease_s, two_phase);
+        if ask.via == Via::Elect {
+            self.announce(cx, res, "elected");
+        }
         Ok(Some(token))
     }
 
@@ -206,11 +214,18 @@ impl State {
             if !r.has_capacity_for(w.via) {
                 break;
             }
+            let exclusive = r.kind == Kind::Exclusive;
             let Some(token) = self.new_token(cx) else { break };
             let Some(r) = self.table.get_mut(res) else { return };
             let w = self.waiters.remove(&mut r.queue, wid);
+            if exclusive {
+                self.announce(cx, res, "failover");
+            }
             self.install_holder(cx, res, w.conn, w.conn_serial, token, w.via, w.lease_s, w.two_phase);
             self.deliver_grant(cx, wid, &w, token);
+            if w.via == Via::Elect {
+                self.announce(cx, res, "elected");
+            }
         }
         self.mark_idle_if_unused(cx.now, res);
     }
@@ -248,6 +263,13 @@ impl State {
                 conn: w.conn,
                 reply,
             });
+        }
+    }
+
+    /// A leader event for the key of `res` to all its subscribers.
+    fn announce(&mut self, cx: &mut Cx, res: u32, event: &str) {
+        if let Some(name) = self.table.get(res).map(|r| r.name.clone()) {
+            self.leader_event(cx, event, &name, None);
         }
     }
 
@@ -471,16 +493,9 @@ impl State {
 
     // ---------------------------------------------------------------- parked
 
-    /// The parked command's timeout fired.
-    pub(super) fn park_timeout(&mut self, cx: &mut Cx, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(conn) else { return };
-        let Some(Parked::Waiter { waiter, .. }) = c.parked.take() else {
-            return;
-        };
-        let Some(w) = self.drop_waiter(cx, waiter) else { return };
-        if w.two_phase {
-            self.forget_queued_enqueue(conn, waiter);
-        }
+    /// A parked waiter's timeout fired: it leaves the queue and gets `timeout`.
+    pub(super) fn waiter_timeout(&mut self, cx: &mut Cx, conn: ConnId, waiter: u32) {
+        let Some(w) = self.cancel_waiter(cx, conn, waiter, None) else { return };
         self.totals.acquire_timeouts += 1;
         cx.out.push(Out::Reply {
             conn,
@@ -488,20 +503,33 @@ impl State {
         });
     }
 
-    /// Cancel the parked command without a reply (end of input, drain, disconnect).
-    pub fn cancel_parked(&mut self, cx: &mut Cx, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(conn) else { return };
-        let Some(Parked::Waiter { waiter, timer }) = c.parked.take() else {
-            return;
-        };
+    /// Remove a parked waiter without a reply; its two-phase state and elect
+    /// candidacy end with it.
+    pub(super) fn cancel_waiter(
+        &mut self,
+        cx: &mut Cx,
+        conn: ConnId,
+        waiter: u32,
+        timer: Option<crate::timer::wheel::TimerKey>,
+    ) -> Option<Waiter> {
         if let Some(t) = timer {
             cx.timers.cancel(t);
         }
-        if let Some(w) = self.drop_waiter(cx, waiter) {
-            if w.two_phase {
-                self.forget_queued_enqueue(conn, waiter);
+        let name = self
+            .waiters
+            .get(waiter)
+            .and_then(|w| self.table.get(w.res))
+            .map(|r| r.name.clone());
+        let w = self.drop_waiter(cx, waiter)?;
+        if w.two_phase {
+            self.forget_queued_enqueue(conn, waiter);
+        }
+        if w.via == Via::Elect {
+            if let Some(name) = name {
+                self.end_candidacy(conn, &name);
             }
         }
+        Some(w)
     }
 
     fn forget_queued_enqueue(&mut self, conn: ConnId, waiter: u32) {
@@ -514,9 +542,19 @@ impl State {
     // ---------------------------------------------------------------- release
 
     /// End holder `idx` of resource `res` and hand its capacity on.
-    pub(super) fn end_holder(&mut self, cx: &mut Cx, res: u32, idx: usize, cause: EndCause) {
+    /// `by` is the connection whose command ended it (releases and resigns).
+    pub(super) fn end_holder(
+        &mut self,
+        cx: &mut Cx,
+        res: u32,
+        idx: usize,
+        cause: EndCause,
+        by: Option<ConnId>,
+    ) {
         let Some(r) = self.table.get_mut(res) else { return };
         let h = r.holders.remove(idx);
+        let name = r.name.clone();
+        let nobody_queued = r.queue.is_empty();
         if cause == EndCause::Expire {
             r.remember_expired(h.token);
         } else if let Some(t) = h.timer {
@@ -534,7 +572,20 @@ impl State {
                     .retain(|e| e.state != EnqState::Granted { token: h.token });
             }
         }
+        let event = if cause == EndCause::Resign { "resign" } else { "release" };
+        self.watch_event(cx, event, &name);
+        let voluntary = matches!(cause, EndCause::Release | EndCause::Resign);
+        if h.via == Via::Elect && voluntary {
+            if by == Some(h.owner) {
+                // Releasing one's own leadership ends the candidacy first (§8.8).
+                self.end_candidacy(h.owner, &name);
+            }
+            self.leader_event(cx, "resigned", &name, by);
+        }
         self.grant_from_queue(cx, res);
+        if h.via == Via::Elect && !voluntary && nobody_queued {
+            self.leader_event(cx, "failover", &name, None);
+        }
     }
 
     /// `r sr rr wr resign` by token: `ok` or `error`.
@@ -545,6 +596,7 @@ impl State {
         key: &str,
         token: &[u8],
         cause: EndCause,
+        by: ConnId,
     ) -> Reply {
         let found = Token::parse(token).and_then(|t| {
             let res = self.table.find(space, key)?;
@@ -553,7 +605,7 @@ impl State {
         });
         match found {
             Some((res, i)) => {
-                self.end_holder(cx, res, i, cause);
+                self.end_holder(cx, res, i, cause, Some(by));
                 Reply::OK
             }
             None => Reply::ERROR,
@@ -608,14 +660,13 @@ impl State {
         let Some(i) = r.holder_by_fence(fence) else { return };
         r.holders[i].timer = None;
         self.totals.lease_expirations += 1;
-        self.end_holder(cx, res, i, EndCause::Expire);
+        self.end_holder(cx, res, i, EndCause::Expire, None);
     }
 
     // ---------------------------------------------------------------- disconnect
 
     /// Cleanup of §4.4 for the lock table.
     pub(super) fn release_conn_locks(&mut self, cx: &mut Cx, conn: ConnId) {
-        self.cancel_parked(cx, conn);
         let Some(c) = self.conns.get_mut(conn) else { return };
         let enqueues = std::mem::take(&mut c.enqueues);
         for e in enqueues {
@@ -631,7 +682,7 @@ impl State {
             let Some(r) = self.table.get(h.res) else { continue };
             let Some(i) = r.holder_by_fence(h.fence) else { continue };
             if self.cfg.auto_release || r.holders[i].via == Via::Dread {
-                self.end_holder(cx, h.res, i, EndCause::Disconnect);
+                self.end_holder(cx, h.res, i, EndCause::Disconnect, None);
             }
         }
     }

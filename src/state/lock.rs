@@ -20,7 +20,7 @@ impl State {
                 return self.acquire(cx, conn, &key, ask, timeout.saturating_mul(1000));
             }
             Command::Release { key, token } => {
-                self.release_token(cx, Space::Lock, &key, &token, EndCause::Release)
+                self.release_token(cx, Space::Lock, &key, &token, EndCause::Release, conn)
             }
             Command::Renew { key, token, lease } => {
                 let lease = self.lease_or_default(lease);
@@ -82,7 +82,7 @@ impl State {
             .position(|h| h.owner == conn && h.via == Via::Dread)
         {
             Some(i) => {
-                self.end_holder(cx, res, i, EndCause::Release);
+                self.end_holder(cx, res, i, EndCause::Release, Some(conn));
                 Reply::Dread(DreadReply::Unlocked)
             }
             None => Reply::Dread(DreadReply::NotOwner),

@@ -6,13 +6,21 @@
 //! frames) go out through the outbox [`Cx::out`] in the order they happened —
 //! raft-rs style, so this module is unit-testable without sockets.
 
+mod barrier;
+mod counter;
+mod election;
+mod events;
 pub mod fence;
 mod grant;
+mod kv;
+mod list;
 mod lock;
 pub mod owner;
 pub mod resource;
+mod rwlock;
 mod semaphore;
 mod stats_doc;
+pub mod subjects;
 pub mod waiters;
 
 use crate::protocol::command::Command;
@@ -22,8 +30,10 @@ use crate::stats::Totals;
 use crate::timer::wheel::Wheel;
 use crate::timer::{Timer, deadline_after};
 use fence::{Fences, SaltSource};
-use owner::ConnTable;
+use owner::{ConnTable, Parked};
 use resource::Table;
+use std::rc::Rc;
+use subjects::{PubSub, Recipients, Watches};
 use waiters::Waiters;
 
 /// How a holder was granted: decides its capacity rule and reply form.
@@ -51,8 +61,11 @@ pub struct StateConfig {
     pub auto_release: bool,
     pub fence_field: bool,
     pub max_locks: u64,
-    /// 0 = no limit.
+    /// 0 = no limit (also for the next three).
     pub max_waiters: u64,
+    pub max_keys: u64,
+    pub max_list_length: u64,
+    pub max_subscriptions: u64,
     pub gc_interval_ms: u64,
     pub gc_max_idle_ms: u64,
 }
@@ -62,6 +75,10 @@ pub struct StateConfig {
 pub enum Out {
     /// The reply that completes the connection's parked command.
     Reply { conn: ConnId, reply: Reply },
+    /// A push frame, encoded once and shared by every recipient.
+    Push { conn: ConnId, frame: Rc<[u8]> },
+    /// Close a slow consumer (already counted).
+    CloseSlow { conn: ConnId },
 }
 
 /// What the state did with a command.
@@ -77,6 +94,8 @@ pub struct Cx<'a> {
     pub now: u64,
     pub timers: &'a mut Wheel<Timer>,
     pub out: &'a mut Vec<Out>,
+    /// Whether a connection can take `len` more output bytes (§2.7).
+    pub can_take: &'a dyn Fn(ConnId, usize) -> bool,
 }
 
 /// Facts about the server that `stats` reports.
@@ -94,6 +113,13 @@ pub struct State {
     fences: Fences,
     salts: SaltSource,
     fence_retry_armed: bool,
+    elections: election::Elections,
+    counters: counter::Counters,
+    kv: kv::Kv,
+    lists: list::Lists,
+    barriers: barrier::Barriers,
+    pubsub: PubSub,
+    watches: Watches,
     pub totals: Totals,
     pub view: ServerView,
 }
@@ -108,6 +134,13 @@ impl State {
             fences,
             salts: SaltSource::new(),
             fence_retry_armed: false,
+            elections: Default::default(),
+            counters: Default::default(),
+            kv: Default::default(),
+            lists: Default::default(),
+            barriers: Default::default(),
+            pubsub: PubSub::new(),
+            watches: Watches::new(),
             totals: Totals::default(),
             view: ServerView::default(),
         }
@@ -123,9 +156,13 @@ impl State {
         self.conns.insert(conn, serial);
     }
 
-    /// Disconnect cleanup (protocol.md §4.4).
+    /// Disconnect cleanup (protocol.md §4.4), in the spec's order.
     pub fn on_disconnect(&mut self, cx: &mut Cx, conn: ConnId) {
+        self.cancel_parked(cx, conn);
         self.release_conn_locks(cx, conn);
+        self.pubsub.remove_conn(conn);
+        self.watches.remove_conn(conn);
+        self.drop_election_subs(conn);
         self.conns.remove(conn);
     }
 
@@ -134,16 +171,71 @@ impl State {
         self.conns.get(conn).is_some_and(|c| c.dread_holds > 0)
     }
 
+    /// Counters + KV entries + lists + barriers have reached `--max-keys`.
+    fn keys_full(&self) -> bool {
+        let max = self.cfg.max_keys;
+        let n = self.counters.len() + self.kv.len() + self.lists.len() + self.barriers.len();
+        max > 0 && n as u64 >= max
+    }
+
+    /// The connection may add one more registration (§7.4).
+    fn may_subscribe(&self, conn: ConnId) -> bool {
+        let max = self.cfg.max_subscriptions;
+        if max == 0 {
+            return true;
+        }
+        let observed = self.conns.get(conn).map_or(0, |c| c.observed.len());
+        ((self.pubsub.count_of(conn) + self.watches.count_of(conn) + observed) as u64) < max
+    }
+
+    /// The parked command's timeout fired.
+    fn park_timeout(&mut self, cx: &mut Cx, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(conn) else { return };
+        match c.parked.take() {
+            None => {}
+            Some(Parked::Waiter { waiter, .. }) => self.waiter_timeout(cx, conn, waiter),
+            Some(Parked::Pop { key }) => {
+                self.drop_popper(cx, conn, &key);
+                cx.out.push(Out::Reply {
+                    conn,
+                    reply: Status::Nil.into(),
+                });
+            }
+            Some(Parked::Barrier { key }) => {
+                self.barrier_depart(cx, conn, &key);
+                cx.out.push(Out::Reply {
+                    conn,
+                    reply: Status::Timeout.into(),
+                });
+            }
+        }
+    }
+
+    /// Cancel the parked command without a reply (end of input, drain, disconnect).
+    pub fn cancel_parked(&mut self, cx: &mut Cx, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(conn) else { return };
+        match c.parked.take() {
+            None => {}
+            Some(Parked::Waiter { waiter, timer }) => {
+                self.cancel_waiter(cx, conn, waiter, timer);
+            }
+            Some(Parked::Pop { key }) => self.drop_popper(cx, conn, &key),
+            Some(Parked::Barrier { key }) => self.barrier_depart(cx, conn, &key),
+        }
+    }
+
     /// A timer owned by the state fired. Returns false for timers it does not own.
     pub fn on_timer(&mut self, cx: &mut Cx, timer: Timer) -> bool {
         match timer {
             Timer::Lease { res, fence } => self.lease_expired(cx, res, fence),
             Timer::Park { conn } => self.park_timeout(cx, conn),
+            Timer::KvExpire { idx } => self.kv_expired(cx, idx),
             Timer::Gc => {
                 let n = self.table.collect_idle(cx.now, self.cfg.gc_max_idle_ms);
                 if n > 0 {
-                    log::debug!("idle gc removed {n} keys");
+                    log::debug!("idle gc removed {n} lock-table keys");
                 }
+                self.collect_counters(cx.now);
                 cx.timers
                     .insert(deadline_after(cx.now, self.cfg.gc_interval_ms), Timer::Gc);
             }
@@ -177,8 +269,109 @@ impl State {
             | Command::SemRenew { .. }
             | Command::SemEnqueue { .. }
             | Command::SemWait { .. } => return self.apply_semaphore(cx, conn, cmd),
-            _ => Reply::Status(Status::Error),
+            Command::RwLock { .. }
+            | Command::RwRelease { .. }
+            | Command::RwRenew { .. }
+            | Command::RwEnqueue { .. }
+            | Command::RwWait { .. } => return self.apply_rwlock(cx, conn, cmd),
+            Command::Elect {
+                key,
+                timeout,
+                lease,
+            } => return self.elect(cx, conn, &key, timeout, lease),
+            Command::Resign { key, token } => self.resign(cx, conn, &key, &token),
+            Command::Observe { key } => self.observe(cx, conn, &key),
+            Command::Unobserve { key } => self.unobserve(conn, &key),
+            Command::Incr { key, delta } => self.counter_add(cx, &key, delta, false),
+            Command::Decr { key, delta } => self.counter_add(cx, &key, delta, true),
+            Command::Get { key } => self.counter_get(&key),
+            Command::CSet { key, value } => self.counter_set(cx, &key, value),
+            Command::KSet { key, value, ttl } => self.kset(cx, &key, value, ttl),
+            Command::KGet { key } => self.kget(&key),
+            Command::KDel { key } => self.kdel(cx, &key),
+            Command::KCas { key, old, new, ttl } => self.kcas(cx, &key, &old, new, ttl),
+            Command::Push { end, key, value } => self.push(cx, end, &key, value),
+            Command::Pop { end, key } => self.pop(cx, end, &key),
+            Command::LLen { key } => self.llen(&key),
+            Command::LRange { key, start, stop } => self.lrange(&key, start, stop),
+            Command::BPop { end, key, timeout } => return self.bpop(cx, conn, end, &key, timeout),
+            Command::Listen { pattern, group } => {
+                if !self.pubsub.has(conn, &pattern, group.as_deref()) && !self.may_subscribe(conn) {
+                    Status::ErrorMaxSubscriptions.into()
+                } else {
+                    self.pubsub.listen(conn, &pattern, group.as_deref());
+                    Reply::OK
+                }
+            }
+            Command::Unlisten { pattern, group } => {
+                self.pubsub.unlisten(conn, &pattern, group.as_deref());
+                Reply::OK
+            }
+            Command::Signal { channel, payload } => self.signal(cx, &channel, &payload),
+            Command::Watch { pattern } => {
+                if !self.watches.has(conn, &pattern) && !self.may_subscribe(conn) {
+                    Status::ErrorMaxSubscriptions.into()
+                } else {
+                    self.watches.watch(conn, &pattern);
+                    Reply::OK
+                }
+            }
+            Command::Unwatch { pattern } => {
+                self.watches.unwatch(conn, &pattern);
+                Reply::OK
+            }
+            Command::BWait {
+                key,
+                count,
+                timeout,
+            } => return self.bwait(cx, conn, &key, count, timeout),
         };
         Outcome::Reply(reply)
+    }
+
+    /// `signal`: one frame per recipient per §8.12, encoded once.
+    fn signal(&mut self, cx: &mut Cx, channel: &str, payload: &str) -> Reply {
+        let mut frame = Vec::with_capacity(channel.len() + payload.len() + 6);
+        frame.extend_from_slice(b"sig ");
+        frame.extend_from_slice(channel.as_bytes());
+        frame.push(b' ');
+        frame.extend_from_slice(payload.as_bytes());
+        frame.push(b'\n');
+        let mut rx = SignalRx {
+            cx,
+            frame: frame.into(),
+            slow: 0,
+        };
+        let n = self.pubsub.publish(channel, rx.frame.len(), &mut rx);
+        let slow = rx.slow;
+        self.totals.slow_consumer_disconnects += slow;
+        self.totals.signals_published += 1;
+        self.totals.signals_delivered += n as u64;
+        Reply::Int(n as i64)
+    }
+}
+
+/// The server side of one `signal`, as pub/sub's recipients.
+struct SignalRx<'c, 'a> {
+    cx: &'c mut Cx<'a>,
+    frame: Rc<[u8]>,
+    slow: u64,
+}
+
+impl Recipients for SignalRx<'_, '_> {
+    fn can_take(&self, conn: ConnId, len: usize) -> bool {
+        (self.cx.can_take)(conn, len)
+    }
+
+    fn deliver(&mut self, conn: ConnId) {
+        self.cx.out.push(Out::Push {
+            conn,
+            frame: self.frame.clone(),
+        });
+    }
+
+    fn close_slow(&mut self, conn: ConnId) {
+        self.slow += 1;
+        self.cx.out.push(Out::CloseSlow { conn });
     }
 }

@@ -8,10 +8,14 @@ use crate::server::tokens::ConnId;
 use crate::timer::wheel::TimerKey;
 
 /// What a parked connection is waiting for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Parked {
     /// A lock-table waiter (`l sl rl wl elect lock`, or a `w sw rw ww` whose enqueue is queued).
     Waiter { waiter: u32, timer: Option<TimerKey> },
+    /// A blocked `blpop`/`brpop` on a list (the timer lives in the popper).
+    Pop { key: Box<str> },
+    /// A `bwait` participant (the timer lives in the barrier).
+    Barrier { key: Box<str> },
 }
 
 /// Two-phase state of one (connection, key space, key) (protocol.md §8.6).
@@ -47,6 +51,9 @@ pub struct ConnState {
     pub holds: Vec<Hold>,
     pub enqueues: Vec<Enqueue>,
     pub dread_holds: u32,
+    /// Election keys this connection observes / is a candidate of.
+    pub observed: Vec<Box<str>>,
+    pub candidacies: Vec<Box<str>>,
 }
 
 impl ConnState {
@@ -91,6 +98,8 @@ impl ConnTable {
             holds: Vec::new(),
             enqueues: Vec::new(),
             dread_holds: 0,
+            observed: Vec::new(),
+            candidacies: Vec::new(),
         });
     }
 

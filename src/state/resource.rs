@@ -2,7 +2,8 @@
 //! its FIFO queue, its idle time and its memory of expired tokens.
 //!
 //! Keys map to a `u32` index into a slab so that timers and waiters refer to a
-//! resource without copying its name; the name is stored once, in the map.
+//! resource without copying its name; the name is one `Rc<str>` shared by the
+//! map and the resource (timer-driven events need the name back).
 
 use super::fence::Token;
 use super::waiters::Queue;
@@ -11,6 +12,7 @@ use crate::server::tokens::ConnId;
 use crate::timer::wheel::TimerKey;
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
 /// The two key spaces that hold lockable resources (protocol.md §7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,6 +48,8 @@ pub struct Holder {
 
 #[derive(Debug)]
 pub struct Resource {
+    /// Shared with the key map, so the name is stored once.
+    pub name: Rc<str>,
     pub space: Space,
     pub kind: Kind,
     /// Sorted by fence (grants take increasing fences), so lookups by token are
@@ -113,12 +117,12 @@ impl Resource {
 #[derive(Debug, Default)]
 pub struct Table {
     slab: Slab<Resource>,
-    lock_keys: HashMap<Box<str>, u32>,
-    sem_keys: HashMap<Box<str>, u32>,
+    lock_keys: HashMap<Rc<str>, u32>,
+    sem_keys: HashMap<Rc<str>, u32>,
 }
 
 impl Table {
-    fn keys(&self, space: Space) -> &HashMap<Box<str>, u32> {
+    fn keys(&self, space: Space) -> &HashMap<Rc<str>, u32> {
         match space {
             Space::Lock => &self.lock_keys,
             Space::Sem => &self.sem_keys,
@@ -139,7 +143,9 @@ impl Table {
     }
 
     pub fn create(&mut self, space: Space, key: &str, kind: Kind, now: u64) -> u32 {
+        let name: Rc<str> = key.into();
         let idx = self.slab.insert(Resource {
+            name: name.clone(),
             space,
             kind,
             holders: Vec::new(),
@@ -151,7 +157,7 @@ impl Table {
             Space::Lock => &mut self.lock_keys,
             Space::Sem => &mut self.sem_keys,
         };
-        map.insert(key.into(), idx);
+        map.insert(name, idx);
         idx
     }
 

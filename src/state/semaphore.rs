@@ -21,7 +21,7 @@ impl State {
                 return self.acquire(cx, conn, &key, ask, timeout.saturating_mul(1000));
             }
             Command::SemRelease { key, token } => {
-                self.release_token(cx, Space::Sem, &key, &token, EndCause::Release)
+                self.release_token(cx, Space::Sem, &key, &token, EndCause::Release, conn)
             }
             Command::SemRenew { key, token, lease } => {
                 let lease = self.lease_or_default(lease);

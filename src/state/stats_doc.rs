@@ -15,6 +15,26 @@ impl State {
         Reply::Text(self.stats_json(now).to_string().into())
     }
 
+    fn elections_json(&self) -> Value {
+        self.elections
+            .sorted()
+            .into_iter()
+            .map(|(key, observers, candidates)| {
+                let leader = self.leader_of(key);
+                let waiting = candidates
+                    .iter()
+                    .filter(|c| {
+                        self.conns
+                            .get(**c)
+                            .is_none_or(|cs| Some(cs.serial) != leader)
+                    })
+                    .count();
+                json!({"key": key, "leader_conn_id": leader.unwrap_or(0),
+                       "observers": observers, "candidates": waiting})
+            })
+            .collect()
+    }
+
     pub fn stats_json(&self, now: u64) -> Value {
         let mut locks = Vec::new();
         let mut rw_locks = Vec::new();
@@ -71,17 +91,73 @@ impl State {
         doc.insert("idle_locks".into(), Value::Array(idle_locks));
         doc.insert("idle_semaphores".into(), Value::Array(idle_semaphores));
         doc.insert("rw_locks".into(), Value::Array(rw_locks));
-        for empty in [
-            "elections",
-            "counters",
-            "kv_entries",
-            "lists",
-            "signal_channels",
-            "watch_channels",
-            "barriers",
-        ] {
-            doc.insert(empty.into(), Value::Array(Vec::new()));
-        }
+        doc.insert("elections".into(), self.elections_json());
+        let mut counters: Vec<_> = self.counters.iter().collect();
+        counters.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        doc.insert(
+            "counters".into(),
+            counters
+                .into_iter()
+                .map(|(k, c)| json!({"key": k, "value": c.value, "idle_s": secs(now.saturating_sub(c.changed))}))
+                .collect(),
+        );
+        doc.insert(
+            "kv_entries".into(),
+            self.kv
+                .sorted()
+                .into_iter()
+                .map(|e| {
+                    json!({
+                        "key": &*e.name, "value_len": e.value.len(),
+                        "ttl": e.ttl.map_or(Value::Null, |(_, d)| secs(d.saturating_sub(now))),
+                        "idle_s": secs(now.saturating_sub(e.written)),
+                    })
+                })
+                .collect(),
+        );
+        let mut lists: Vec<_> = self.lists.iter().collect();
+        lists.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        doc.insert(
+            "lists".into(),
+            lists
+                .into_iter()
+                .map(|(k, l)| {
+                    json!({"key": k, "len": l.items.len(), "pop_waiters": l.poppers.len(),
+                           "idle_s": secs(now.saturating_sub(l.touched))})
+                })
+                .collect(),
+        );
+        doc.insert(
+            "signal_channels".into(),
+            self.pubsub
+                .stats()
+                .into_iter()
+                .map(|(pattern, group, n)| match group {
+                    Some(g) => json!({"pattern": pattern, "group": g, "listeners": n}),
+                    None => json!({"pattern": pattern, "listeners": n}),
+                })
+                .collect(),
+        );
+        doc.insert(
+            "watch_channels".into(),
+            self.watches
+                .stats()
+                .into_iter()
+                .map(|(pattern, n)| json!({"pattern": pattern, "watchers": n}))
+                .collect(),
+        );
+        let mut barriers: Vec<_> = self.barriers.iter().collect();
+        barriers.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        doc.insert(
+            "barriers".into(),
+            barriers
+                .into_iter()
+                .map(|(k, b)| {
+                    json!({"key": k, "count": b.count, "participants": b.waiting.len(),
+                           "idle_s": secs(now.saturating_sub(b.touched))})
+                })
+                .collect(),
+        );
         doc.insert(
             "server".into(),
             json!({

@@ -56,6 +56,8 @@ pub enum Timer {
     Lease { res: u32, fence: u64 },
     /// The timeout of the connection's parked command.
     Park { conn: ConnId },
+    /// A KV entry's TTL passed (index into the KV slab).
+    KvExpire { idx: u32 },
     /// Periodic idle garbage collection (protocol.md §7.5).
     Gc,
     /// Retry reserving a fence block after a persistence failure (§6.2).
