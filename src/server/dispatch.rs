@@ -114,10 +114,10 @@ impl Server {
             c.phase = Phase::Closing;
             self.with_state(|s, cx| s.cancel_parked(cx, id));
         }
-        let budget_left = self.process_input(id);
+        let stop = self.process_input(id);
         self.flush(id);
         let Some(c) = self.conns.get_mut(slot) else { return };
-        if c.phase == Phase::Open && c.read_closed {
+        if c.phase == Phase::Open && c.read_closed && stop == Stop::NeedInput {
             // End of input: everything complete was executed; a partial request is dropped.
             if !c.inbuf.is_empty() {
                 log::debug!("conn {}: truncated request at end of input", c.serial);
@@ -137,23 +137,31 @@ impl Server {
             c.paused = true;
         }
         let more_input = c.readable && wants;
-        if (budget_left == 0 || more_input) && c.phase == Phase::Open {
+        // Output that drained below the limit lets buffered requests run again.
+        let unblocked = stop == Stop::Output && c.outbuf.pending() <= self.net.max_output;
+        if c.phase == Phase::Open && (stop == Stop::Budget || unblocked || more_input) {
             self.mark_ready(id);
         }
     }
 
-    /// Execute complete requests from the input buffer. Returns the unused budget.
-    fn process_input(&mut self, id: ConnId) -> usize {
+    /// Execute complete requests from the input buffer, and say why it stopped.
+    fn process_input(&mut self, id: ConnId) -> Stop {
         let slot = id.slot as usize;
         let mut budget = REQUEST_BUDGET;
-        while budget > 0 {
-            let Some(c) = self.conns.get_mut(slot) else { return 0 };
-            if c.phase != Phase::Open || c.outbuf.pending() > self.net.max_output {
-                break;
+        loop {
+            if budget == 0 {
+                return Stop::Budget;
+            }
+            let Some(c) = self.conns.get_mut(slot) else { return Stop::Phase };
+            if c.phase != Phase::Open {
+                return Stop::Phase;
+            }
+            if c.outbuf.pending() > self.net.max_output {
+                return Stop::Output;
             }
             let data = c.inbuf.data();
             if data.is_empty() {
-                break;
+                return Stop::NeedInput;
             }
             if !c.first_line_checked {
                 match http_guard(data) {
@@ -164,24 +172,24 @@ impl Server {
                             c.peer
                         );
                         c.phase = Phase::Dead;
-                        break;
+                        return Stop::Phase;
                     }
-                    HttpGuard::NeedMore if !c.read_closed => break,
+                    HttpGuard::NeedMore if !c.read_closed => return Stop::NeedInput,
                     _ => c.first_line_checked = true,
                 }
             }
             let (consumed, request) = match parse_frame(data, &self.net.line) {
-                Parsed::Incomplete => break,
+                Parsed::Incomplete => return Stop::NeedInput,
                 Parsed::Invalid(FrameError::LineTooLong) => {
                     log::debug!("conn {}: line too long (code 12)", c.serial);
                     Reply::ERROR.encode(c.outbuf.vec());
                     c.phase = Phase::Closing;
-                    break;
+                    return Stop::Phase;
                 }
                 Parsed::Invalid(FrameError::DreadlockTooLong) => {
                     log::debug!("conn {}: over-long Dreadlock line (code 17)", c.serial);
                     c.phase = Phase::Closing;
-                    break;
+                    return Stop::Phase;
                 }
                 Parsed::Complete { value, consumed } => (consumed, Request::from_frame(value, &self.net)),
             };
@@ -192,7 +200,6 @@ impl Server {
             budget -= 1;
             self.handle_request(id, request);
         }
-        budget
     }
 
     fn handle_request(&mut self, id: ConnId, req: Request) {
@@ -438,6 +445,19 @@ impl Server {
         self.flush(id);
         self.mark_ready(id);
     }
+}
+
+/// Why `process_input` stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// No complete request left in the buffer.
+    NeedInput,
+    /// The per-iteration request budget is used up.
+    Budget,
+    /// Pending output is over the limit (back-pressure).
+    Output,
+    /// Parked, closing or failing authentication.
+    Phase,
 }
 
 /// Why a framed request could not become a command.
