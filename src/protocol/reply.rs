@@ -110,7 +110,10 @@ pub enum Reply {
         with_fence: bool,
     },
     /// `ok <lease>[ <fence>]` (renewals)
-    Lease { lease_s: u64, fence: Option<u64> },
+    Lease {
+        lease_s: u64,
+        fence: Option<u64>,
+    },
     /// `ok <integer>`
     Int(i64),
     /// `ok <text>` (values, JSON documents)

@@ -18,7 +18,9 @@ impl Server {
         for i in 0..self.listeners.len() {
             let mut budget = ACCEPT_BATCH;
             while budget > 0 {
-                let Some(Some(l)) = self.listeners.get_mut(i) else { break };
+                let Some(Some(l)) = self.listeners.get_mut(i) else {
+                    break;
+                };
                 if !l.ready {
                     break;
                 }

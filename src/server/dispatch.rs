@@ -41,7 +41,9 @@ impl Server {
     pub(super) fn serve_ready(&mut self) {
         let n = self.ready.len();
         for _ in 0..n {
-            let Some(id) = self.ready.pop_front() else { break };
+            let Some(id) = self.ready.pop_front() else {
+                break;
+            };
             let Some(c) = self.conns.get_mut(id.slot as usize) else {
                 continue;
             };
@@ -77,7 +79,9 @@ impl Server {
         let now = self.clock.now();
         // Read what the socket has, up to the input cap.
         let wants = self.wants_read(id);
-        let Some(c) = self.conns.get_mut(slot) else { return };
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
         if c.paused && wants {
             // Back-pressure ended: the idle clock restarts (§2.8).
             c.paused = false;
@@ -108,7 +112,9 @@ impl Server {
                 }
             }
         }
-        let Some(c) = self.conns.get_mut(slot) else { return };
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
         if c.phase == Phase::Parked && (c.read_closed || c.hup) {
             // The peer left while its blocking command waited: cancel it (§2.5).
             c.phase = Phase::Closing;
@@ -116,7 +122,9 @@ impl Server {
         }
         let stop = self.process_input(id);
         self.flush(id);
-        let Some(c) = self.conns.get_mut(slot) else { return };
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
         if c.phase == Phase::Open && c.read_closed && stop == Stop::NeedInput {
             // End of input: everything complete was executed; a partial request is dropped.
             if !c.inbuf.is_empty() {
@@ -132,7 +140,9 @@ impl Server {
             return;
         }
         let wants = self.wants_read(id);
-        let Some(c) = self.conns.get_mut(slot) else { return };
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
         if !wants && matches!(c.phase, Phase::Open) {
             c.paused = true;
         }
@@ -152,7 +162,9 @@ impl Server {
             if budget == 0 {
                 return Stop::Budget;
             }
-            let Some(c) = self.conns.get_mut(slot) else { return Stop::Phase };
+            let Some(c) = self.conns.get_mut(slot) else {
+                return Stop::Phase;
+            };
             if c.phase != Phase::Open {
                 return Stop::Phase;
             }
@@ -191,7 +203,9 @@ impl Server {
                     c.phase = Phase::Closing;
                     return Stop::Phase;
                 }
-                Parsed::Complete { value, consumed } => (consumed, Request::from_frame(value, &self.net)),
+                Parsed::Complete { value, consumed } => {
+                    (consumed, Request::from_frame(value, &self.net))
+                }
             };
             c.inbuf.consume(consumed);
             if !c.inbuf.is_empty() {
@@ -204,7 +218,9 @@ impl Server {
 
     fn handle_request(&mut self, id: ConnId, req: Request) {
         let slot = id.slot as usize;
-        let Some(c) = self.conns.get_mut(slot) else { return };
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
         c.last_dread = req.dread;
         if self.draining {
             let reply = if req.dread {
@@ -254,7 +270,9 @@ impl Server {
         }
         let eof = c.read_closed;
         let outcome = self.with_state(|s, cx| s.apply(cx, id, cmd));
-        let Some(c) = self.conns.get_mut(slot) else { return };
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
         match outcome {
             Outcome::Reply(r) => r.encode(c.outbuf.vec()),
             Outcome::Park if eof => {
@@ -270,7 +288,9 @@ impl Server {
     /// Write pending output until WouldBlock; arm the write timeout if stuck.
     pub(super) fn flush(&mut self, id: ConnId) {
         let now = self.clock.now();
-        let Some(c) = self.conns.get_mut(id.slot as usize) else { return };
+        let Some(c) = self.conns.get_mut(id.slot as usize) else {
+            return;
+        };
         if c.outbuf.is_empty() || c.phase == Phase::Dead {
             return;
         }
@@ -362,7 +382,9 @@ impl Server {
         match timer {
             Timer::Idle { conn } => self.idle_check(conn, now),
             Timer::Write { conn } => {
-                let Some(c) = self.conns.get_mut(conn.slot as usize) else { return };
+                let Some(c) = self.conns.get_mut(conn.slot as usize) else {
+                    return;
+                };
                 if c.id != conn {
                     return;
                 }
@@ -380,7 +402,9 @@ impl Server {
                 }
             }
             Timer::AuthFail { conn } => {
-                let Some(c) = self.conns.get_mut(conn.slot as usize) else { return };
+                let Some(c) = self.conns.get_mut(conn.slot as usize) else {
+                    return;
+                };
                 if c.id != conn {
                     return;
                 }
@@ -414,7 +438,9 @@ impl Server {
         let t = self.net.read_timeout_ms;
         let exempt_dread = self.state.holds_dreadlock(id);
         let wants = self.wants_read(id);
-        let Some(c) = self.conns.get_mut(id.slot as usize) else { return };
+        let Some(c) = self.conns.get_mut(id.slot as usize) else {
+            return;
+        };
         if c.id != id {
             return;
         }
@@ -428,7 +454,11 @@ impl Server {
             self.arm_idle(id, deadline_after(now, t));
             return;
         }
-        let since = if c.inbuf.is_empty() { c.last_rx } else { c.req_start };
+        let since = if c.inbuf.is_empty() {
+            c.last_rx
+        } else {
+            c.req_start
+        };
         let due = deadline_after(since, t);
         if now < due {
             self.arm_idle(id, due);

@@ -170,7 +170,10 @@ impl Server {
             .iter()
             .map(|(a, k)| format!("{a} ({k})"))
             .collect();
-        sd_notify(&format!("READY=1\nSTATUS=listening on {}", names.join(", ")));
+        sd_notify(&format!(
+            "READY=1\nSTATUS=listening on {}",
+            names.join(", ")
+        ));
         self.clock.update();
         self.with_state(|s, cx| s.start(cx));
         let mut failures = 0;

@@ -5,8 +5,8 @@
 //! registered in the loop, so handlers never touch server state.
 
 use super::Server;
-use crate::protocol::reply::{DreadReply, Reply, Status};
 use crate::conn::Phase;
+use crate::protocol::reply::{DreadReply, Reply, Status};
 use crate::timer::{Timer, deadline_after};
 use mio::net::UnixStream;
 use mio::{Interest, Registry, Token};

@@ -20,7 +20,14 @@ pub struct Barrier {
 pub type Barriers = HashMap<Box<str>, Barrier>;
 
 impl State {
-    pub(super) fn bwait(&mut self, cx: &mut Cx, conn: ConnId, key: &str, count: u32, timeout_s: u64) -> Outcome {
+    pub(super) fn bwait(
+        &mut self,
+        cx: &mut Cx,
+        conn: ConnId,
+        key: &str,
+        count: u32,
+        timeout_s: u64,
+    ) -> Outcome {
         let arrived = match self.barriers.get(key) {
             Some(b) if b.count != count => {
                 return Outcome::Reply(Status::ErrorBarrierCountMismatch.into());
@@ -71,7 +78,9 @@ impl State {
 
     /// `conn` departs (timeout or disconnect): everyone else gets `timeout`, the barrier goes.
     pub(super) fn barrier_depart(&mut self, cx: &mut Cx, conn: ConnId, key: &str) {
-        let Some(b) = self.barriers.remove(key) else { return };
+        let Some(b) = self.barriers.remove(key) else {
+            return;
+        };
         for (c, t) in b.waiting {
             cx.timers.cancel(t);
             if c == conn {

@@ -152,7 +152,10 @@ impl State {
             .elections
             .subscribers(key)
             .is_some_and(|s| s.contains(&conn))
-            && self.conns.get(conn).is_some_and(|c| c.observed.iter().any(|k| &**k == key));
+            && self
+                .conns
+                .get(conn)
+                .is_some_and(|c| c.observed.iter().any(|k| &**k == key));
         if !already {
             if !self.may_subscribe(conn) {
                 return Status::ErrorMaxSubscriptions.into();
@@ -190,7 +193,9 @@ impl State {
 
     /// Disconnect: drop observations and candidacies.
     pub(super) fn drop_election_subs(&mut self, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(conn) else { return };
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
         let observed = std::mem::take(&mut c.observed);
         let candidacies = std::mem::take(&mut c.candidacies);
         for k in observed {

@@ -35,7 +35,13 @@ impl State {
     }
 
     /// Push `leader <event> <key>` to the subscribers of election `key`, except `except`.
-    pub(super) fn leader_event(&mut self, cx: &mut Cx, event: &str, key: &str, except: Option<ConnId>) {
+    pub(super) fn leader_event(
+        &mut self,
+        cx: &mut Cx,
+        event: &str,
+        key: &str,
+        except: Option<ConnId>,
+    ) {
         let Some(subs) = self.elections.subscribers(key) else {
             return;
         };

@@ -25,6 +25,17 @@ pub enum EndCause {
     Disconnect,
 }
 
+/// A holder about to be installed.
+#[derive(Debug, Clone, Copy)]
+struct NewGrant {
+    conn: ConnId,
+    conn_serial: u64,
+    token: Token,
+    via: Via,
+    lease_s: u64,
+    two_phase: bool,
+}
+
 /// What an acquire asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct Ask {
@@ -85,7 +96,13 @@ impl State {
     // ---------------------------------------------------------------- replies
 
     /// The reply to a grant made through `via`.
-    pub(super) fn grant_reply(&self, via: Via, word: GrantWord, token: Token, lease_s: u64) -> Reply {
+    pub(super) fn grant_reply(
+        &self,
+        via: Via,
+        word: GrantWord,
+        token: Token,
+        lease_s: u64,
+    ) -> Reply {
         match via {
             Via::Dread => Reply::Dread(DreadReply::Locked),
             _ => Reply::Grant {
@@ -118,32 +135,37 @@ impl State {
                 log::error!("cannot issue a fence: {e:?}");
                 if !self.fence_retry_armed {
                     self.fence_retry_armed = true;
-                    cx.timers.insert(deadline_after(cx.now, 1000), Timer::FenceRetry);
+                    cx.timers
+                        .insert(deadline_after(cx.now, 1000), Timer::FenceRetry);
                 }
                 None
             }
         }
     }
 
-    /// Install a new holder on `res` for `conn` and start its lease.
-    fn install_holder(
-        &mut self,
-        cx: &mut Cx,
-        res: u32,
-        conn: ConnId,
-        conn_serial: u64,
-        token: Token,
-        via: Via,
-        lease_s: u64,
-        two_phase: bool,
-    ) {
+    /// Install a new holder on `res` and start its lease.
+    fn install_holder(&mut self, cx: &mut Cx, res: u32, g: NewGrant) {
+        let NewGrant {
+            conn,
+            conn_serial,
+            token,
+            via,
+            lease_s,
+            two_phase,
+        } = g;
         let (deadline, timer) = if via == Via::Dread {
             (u64::MAX, None)
         } else {
             let d = deadline_after(cx.now, lease_s.saturating_mul(1000));
             (
                 d,
-                Some(cx.timers.insert(d, Timer::Lease { res, fence: token.fence })),
+                Some(cx.timers.insert(
+                    d,
+                    Timer::Lease {
+                        res,
+                        fence: token.fence,
+                    },
+                )),
             )
         };
         let name = self.table.get(res).map(|r| r.name.clone());
@@ -169,7 +191,11 @@ impl State {
         }
         self.totals.grants += 1;
         if let Some(name) = name {
-            let event = if via == Via::Elect { "elect" } else { "acquire" };
+            let event = if via == Via::Elect {
+                "elect"
+            } else {
+                "acquire"
+            };
             self.watch_event(cx, event, &name);
         }
     }
@@ -197,7 +223,15 @@ impl State {
         }
         let token = self.new_token(cx).ok_or(())?;
         let serial = self.serial_of(conn);
-        self.install_holder(cx, res, conn, serial, token, ask.via, ask.lease_s, two_phase);
+        let grant = NewGrant {
+            conn,
+            conn_serial: serial,
+            token,
+            via: ask.via,
+            lease_s: ask.lease_s,
+            two_phase,
+        };
+        self.install_holder(cx, res, grant);
         if ask.via == Via::Elect {
             self.announce(cx, res, "elected");
         }
@@ -209,19 +243,35 @@ impl State {
     pub(super) fn grant_from_queue(&mut self, cx: &mut Cx, res: u32) {
         loop {
             let Some(r) = self.table.get(res) else { return };
-            let Some(wid) = self.waiters.front(&r.queue) else { break };
-            let Some(w) = self.waiters.get(wid) else { break };
+            let Some(wid) = self.waiters.front(&r.queue) else {
+                break;
+            };
+            let Some(w) = self.waiters.get(wid) else {
+                break;
+            };
             if !r.has_capacity_for(w.via) {
                 break;
             }
             let exclusive = r.kind == Kind::Exclusive;
-            let Some(token) = self.new_token(cx) else { break };
-            let Some(r) = self.table.get_mut(res) else { return };
+            let Some(token) = self.new_token(cx) else {
+                break;
+            };
+            let Some(r) = self.table.get_mut(res) else {
+                return;
+            };
             let w = self.waiters.remove(&mut r.queue, wid);
             if exclusive {
                 self.announce(cx, res, "failover");
             }
-            self.install_holder(cx, res, w.conn, w.conn_serial, token, w.via, w.lease_s, w.two_phase);
+            let grant = NewGrant {
+                conn: w.conn,
+                conn_serial: w.conn_serial,
+                token,
+                via: w.via,
+                lease_s: w.lease_s,
+                two_phase: w.two_phase,
+            };
+            self.install_holder(cx, res, grant);
             self.deliver_grant(cx, wid, &w, token);
             if w.via == Via::Elect {
                 self.announce(cx, res, "elected");
@@ -232,7 +282,9 @@ impl State {
 
     /// Tell the waiter's connection about its grant.
     fn deliver_grant(&mut self, cx: &mut Cx, wid: u32, w: &Waiter, token: Token) {
-        let Some(c) = self.conns.get_mut(w.conn) else { return };
+        let Some(c) = self.conns.get_mut(w.conn) else {
+            return;
+        };
         if w.two_phase {
             let Some(i) = c
                 .enqueues
@@ -252,10 +304,8 @@ impl State {
         }
         if w.parked {
             if let Some(c) = self.conns.get_mut(w.conn) {
-                if let Some(Parked::Waiter { timer, .. }) = c.parked.take() {
-                    if let Some(t) = timer {
-                        cx.timers.cancel(t);
-                    }
+                if let Some(Parked::Waiter { timer: Some(t), .. }) = c.parked.take() {
+                    cx.timers.cancel(t);
                 }
             }
             let reply = self.grant_reply(w.via, GrantWord::Ok, token, w.lease_s);
@@ -310,7 +360,12 @@ impl State {
                 return Outcome::Reply(dread_or(ask.via, Status::Error));
             }
             Ok(Some(token)) => {
-                return Outcome::Reply(self.grant_reply(ask.via, GrantWord::Ok, token, ask.lease_s));
+                return Outcome::Reply(self.grant_reply(
+                    ask.via,
+                    GrantWord::Ok,
+                    token,
+                    ask.lease_s,
+                ));
             }
             Ok(None) => {}
         }
@@ -334,7 +389,11 @@ impl State {
 
     fn queue_full(&self, res: u32) -> bool {
         let max = self.cfg.max_waiters;
-        max > 0 && self.table.get(res).is_some_and(|r| r.queue.len() as u64 >= max)
+        max > 0
+            && self
+                .table
+                .get(res)
+                .is_some_and(|r| r.queue.len() as u64 >= max)
     }
 
     fn park(&mut self, cx: &mut Cx, conn: ConnId, waiter: u32, timeout_ms: u64) {
@@ -360,9 +419,9 @@ impl State {
         if let Some(c) = self.conns.get(conn) {
             if let Some(i) = c.enqueue_index(ask.space, key) {
                 let lost = match c.enqueues[i].state {
-                    EnqState::Granted { token } => !existing
+                    EnqState::Granted { token } => existing
                         .and_then(|r| self.table.get(r))
-                        .is_some_and(|r| r.holder_index(&token).is_some()),
+                        .is_none_or(|r| r.holder_index(&token).is_none()),
                     EnqState::Queued { .. } => false,
                 };
                 if !lost {
@@ -495,7 +554,9 @@ impl State {
 
     /// A parked waiter's timeout fired: it leaves the queue and gets `timeout`.
     pub(super) fn waiter_timeout(&mut self, cx: &mut Cx, conn: ConnId, waiter: u32) {
-        let Some(w) = self.cancel_waiter(cx, conn, waiter, None) else { return };
+        let Some(w) = self.cancel_waiter(cx, conn, waiter, None) else {
+            return;
+        };
         self.totals.acquire_timeouts += 1;
         cx.out.push(Out::Reply {
             conn,
@@ -551,7 +612,9 @@ impl State {
         cause: EndCause,
         by: Option<ConnId>,
     ) {
-        let Some(r) = self.table.get_mut(res) else { return };
+        let Some(r) = self.table.get_mut(res) else {
+            return;
+        };
         let h = r.holders.remove(idx);
         let name = r.name.clone();
         let nobody_queued = r.queue.is_empty();
@@ -572,7 +635,11 @@ impl State {
                     .retain(|e| e.state != EnqState::Granted { token: h.token });
             }
         }
-        let event = if cause == EndCause::Resign { "resign" } else { "release" };
+        let event = if cause == EndCause::Resign {
+            "resign"
+        } else {
+            "release"
+        };
         self.watch_event(cx, event, &name);
         let voluntary = matches!(cause, EndCause::Release | EndCause::Resign);
         if h.via == Via::Elect && voluntary {
@@ -647,7 +714,13 @@ impl State {
         if let Some(old) = h.timer.take() {
             cx.timers.cancel(old);
         }
-        h.timer = Some(cx.timers.insert(d, Timer::Lease { res, fence: t.fence }));
+        h.timer = Some(cx.timers.insert(
+            d,
+            Timer::Lease {
+                res,
+                fence: t.fence,
+            },
+        ));
         Reply::Lease {
             lease_s,
             fence: (fenced || self.cfg.fence_field).then_some(t.fence),
@@ -656,8 +729,12 @@ impl State {
 
     /// A lease timer fired.
     pub(super) fn lease_expired(&mut self, cx: &mut Cx, res: u32, fence: u64) {
-        let Some(r) = self.table.get_mut(res) else { return };
-        let Some(i) = r.holder_by_fence(fence) else { return };
+        let Some(r) = self.table.get_mut(res) else {
+            return;
+        };
+        let Some(i) = r.holder_by_fence(fence) else {
+            return;
+        };
         r.holders[i].timer = None;
         self.totals.lease_expirations += 1;
         self.end_holder(cx, res, i, EndCause::Expire, None);
@@ -667,7 +744,9 @@ impl State {
 
     /// Cleanup of §4.4 for the lock table.
     pub(super) fn release_conn_locks(&mut self, cx: &mut Cx, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(conn) else { return };
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
         let enqueues = std::mem::take(&mut c.enqueues);
         for e in enqueues {
             if let EnqState::Queued { waiter } = e.state {
@@ -679,8 +758,12 @@ impl State {
             None => return,
         };
         for h in holds {
-            let Some(r) = self.table.get(h.res) else { continue };
-            let Some(i) = r.holder_by_fence(h.fence) else { continue };
+            let Some(r) = self.table.get(h.res) else {
+                continue;
+            };
+            let Some(i) = r.holder_by_fence(h.fence) else {
+                continue;
+            };
             if self.cfg.auto_release || r.holders[i].via == Via::Dread {
                 self.end_holder(cx, h.res, i, EndCause::Disconnect, None);
             }
@@ -692,7 +775,8 @@ impl State {
         self.fence_retry_armed = false;
         if self.fences.retry(cx.now).is_err() {
             self.fence_retry_armed = true;
-            cx.timers.insert(deadline_after(cx.now, 1000), Timer::FenceRetry);
+            cx.timers
+                .insert(deadline_after(cx.now, 1000), Timer::FenceRetry);
             return;
         }
         let waiting: Vec<u32> = self.table.indices_with_waiters();

@@ -62,7 +62,9 @@ impl State {
                 i
             }
         };
-        let Some(e) = self.kv.entries.get_mut(idx as usize) else { return };
+        let Some(e) = self.kv.entries.get_mut(idx as usize) else {
+            return;
+        };
         if let Some((t, _)) = e.ttl.take() {
             cx.timers.cancel(t);
         }
@@ -107,7 +109,14 @@ impl State {
         Reply::OK
     }
 
-    pub(super) fn kcas(&mut self, cx: &mut Cx, key: &str, old: &str, new: Box<str>, ttl: u64) -> Reply {
+    pub(super) fn kcas(
+        &mut self,
+        cx: &mut Cx,
+        key: &str,
+        old: &str,
+        new: Box<str>,
+        ttl: u64,
+    ) -> Reply {
         let matches = match self.kv.get(key) {
             None => old.is_empty(),
             Some(e) => !old.is_empty() && *e.value == *old,
@@ -125,7 +134,9 @@ impl State {
 
     /// A TTL timer fired.
     pub(super) fn kv_expired(&mut self, cx: &mut Cx, idx: u32) {
-        let Some(e) = self.kv.entries.get_mut(idx as usize) else { return };
+        let Some(e) = self.kv.entries.get_mut(idx as usize) else {
+            return;
+        };
         e.ttl = None;
         let name = e.name.clone();
         self.kv_remove(cx, &name);

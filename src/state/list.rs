@@ -132,10 +132,21 @@ impl State {
                 .map(|s| &**s)
                 .collect()
         };
-        Reply::Text(serde_json::to_string(&slice).unwrap_or_else(|_| "[]".into()).into())
+        Reply::Text(
+            serde_json::to_string(&slice)
+                .unwrap_or_else(|_| "[]".into())
+                .into(),
+        )
     }
 
-    pub(super) fn bpop(&mut self, cx: &mut Cx, conn: ConnId, end: End, key: &str, timeout_s: u64) -> Outcome {
+    pub(super) fn bpop(
+        &mut self,
+        cx: &mut Cx,
+        conn: ConnId,
+        end: End,
+        key: &str,
+        timeout_s: u64,
+    ) -> Outcome {
         if let Some(list) = self.lists.get_mut(key) {
             if let Some(v) = take(list, end) {
                 list.touched = cx.now;

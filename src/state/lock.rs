@@ -31,7 +31,14 @@ impl State {
                 self.enqueue(cx, conn, &key, ask)
             }
             Command::Wait { key, timeout } => {
-                return self.wait(cx, conn, Space::Lock, &key, Via::Lock, timeout.saturating_mul(1000));
+                return self.wait(
+                    cx,
+                    conn,
+                    Space::Lock,
+                    &key,
+                    Via::Lock,
+                    timeout.saturating_mul(1000),
+                );
             }
             Command::DreadLock { key, timeout_ms } => {
                 return self.dread_lock(cx, conn, &key, timeout_ms);

@@ -190,7 +190,9 @@ impl State {
 
     /// The parked command's timeout fired.
     fn park_timeout(&mut self, cx: &mut Cx, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(conn) else { return };
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
         match c.parked.take() {
             None => {}
             Some(Parked::Waiter { waiter, .. }) => self.waiter_timeout(cx, conn, waiter),
@@ -213,7 +215,9 @@ impl State {
 
     /// Cancel the parked command without a reply (end of input, drain, disconnect).
     pub fn cancel_parked(&mut self, cx: &mut Cx, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(conn) else { return };
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
         match c.parked.take() {
             None => {}
             Some(Parked::Waiter { waiter, timer }) => {

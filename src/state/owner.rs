@@ -11,7 +11,10 @@ use crate::timer::wheel::TimerKey;
 #[derive(Debug, Clone)]
 pub enum Parked {
     /// A lock-table waiter (`l sl rl wl elect lock`, or a `w sw rw ww` whose enqueue is queued).
-    Waiter { waiter: u32, timer: Option<TimerKey> },
+    Waiter {
+        waiter: u32,
+        timer: Option<TimerKey>,
+    },
     /// A blocked `blpop`/`brpop` on a list (the timer lives in the popper).
     Pop { key: Box<str> },
     /// A `bwait` participant (the timer lives in the barrier).

@@ -5,9 +5,9 @@
 //! resource without copying its name; the name is one `Rc<str>` shared by the
 //! map and the resource (timer-driven events need the name back).
 
+use super::Via;
 use super::fence::Token;
 use super::waiters::Queue;
-use super::Via;
 use crate::server::tokens::ConnId;
 use crate::timer::wheel::TimerKey;
 use slab::Slab;
@@ -58,6 +58,9 @@ pub struct Resource {
     pub queue: Queue,
     /// When the key last stopped being in use (ms); meaningful only while idle.
     pub idle_since: u64,
+    /// Boxed: most keys never expire a token, and then pay one pointer
+    /// instead of a 32-byte `VecDeque` header (memory per key matters).
+    #[allow(clippy::box_collection)]
     expired: Option<Box<VecDeque<Token>>>,
 }
 

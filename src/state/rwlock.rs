@@ -42,7 +42,14 @@ impl State {
                 self.enqueue(cx, conn, &key, ask)
             }
             Command::RwWait { mode, key, timeout } => {
-                return self.wait(cx, conn, Space::Lock, &key, via(mode), timeout.saturating_mul(1000));
+                return self.wait(
+                    cx,
+                    conn,
+                    Space::Lock,
+                    &key,
+                    via(mode),
+                    timeout.saturating_mul(1000),
+                );
             }
             _ => Reply::ERROR,
         };

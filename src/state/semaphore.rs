@@ -32,7 +32,14 @@ impl State {
                 self.enqueue(cx, conn, &key, ask)
             }
             Command::SemWait { key, timeout } => {
-                return self.wait(cx, conn, Space::Sem, &key, Via::Sem, timeout.saturating_mul(1000));
+                return self.wait(
+                    cx,
+                    conn,
+                    Space::Sem,
+                    &key,
+                    Via::Sem,
+                    timeout.saturating_mul(1000),
+                );
             }
             _ => Reply::ERROR,
         };

@@ -41,7 +41,8 @@ impl State {
         let mut idle_locks = Vec::new();
         for (key, r) in self.table.sorted(Space::Lock) {
             if !r.in_use() {
-                idle_locks.push(json!({"key": key, "idle_s": secs(now.saturating_sub(r.idle_since))}));
+                idle_locks
+                    .push(json!({"key": key, "idle_s": secs(now.saturating_sub(r.idle_since))}));
                 continue;
             }
             let waiters = r.queue.len();
@@ -73,7 +74,8 @@ impl State {
         let mut idle_semaphores = Vec::new();
         for (key, r) in self.table.sorted(Space::Sem) {
             if !r.in_use() {
-                idle_semaphores.push(json!({"key": key, "idle_s": secs(now.saturating_sub(r.idle_since))}));
+                idle_semaphores
+                    .push(json!({"key": key, "idle_s": secs(now.saturating_sub(r.idle_since))}));
                 continue;
             }
             let limit = match r.kind {

@@ -149,7 +149,16 @@ mod tests {
     use super::*;
 
     fn w(n: u32) -> Waiter {
-        Waiter::new(ConnId { slot: n, generation: 0 }, n as u64, 0, Via::Lock, 1)
+        Waiter::new(
+            ConnId {
+                slot: n,
+                generation: 0,
+            },
+            n as u64,
+            0,
+            Via::Lock,
+            1,
+        )
     }
 
     #[test]
@@ -160,7 +169,10 @@ mod tests {
         ws.remove(&mut q, ids[2]);
         ws.remove(&mut q, ids[0]);
         ws.remove(&mut q, ids[4]);
-        let order: Vec<u32> = ws.iter(&q).map(|id| ws.get(id).unwrap().conn.slot).collect();
+        let order: Vec<u32> = ws
+            .iter(&q)
+            .map(|id| ws.get(id).unwrap().conn.slot)
+            .collect();
         assert_eq!(order, vec![1, 3]);
         assert_eq!(q.len(), 2);
         let id5 = ws.push_back(&mut q, w(5));
