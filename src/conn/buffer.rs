@@ -168,10 +168,13 @@ mod tests {
     #[test]
     fn reads_until_would_block_and_respects_cap() {
         let mut b = InBuf::default();
-        let mut src = Chunks(vec![vec![1; 700], vec![2; 700]]);
-        assert_eq!(b.read_from(&mut src, 1000).unwrap(), (Io::Stopped, 1000));
-        b.consume(1000);
-        assert_eq!(b.read_from(&mut src, 1000).unwrap(), (Io::WouldBlock, 400));
+        let mut src = Chunks(vec![vec![1; 3000], vec![2; 2000]]);
+        assert_eq!(b.read_from(&mut src, 4000).unwrap(), (Io::Stopped, 4000));
+        assert_eq!(b.data().len(), 4000);
+        b.consume(4000);
+        assert_eq!(b.read_from(&mut src, 4000).unwrap(), (Io::WouldBlock, 1000));
+        assert_eq!(b.data(), &[2; 1000][..]);
+        b.consume(600);
         assert_eq!(b.data(), &[2; 400][..]);
         b.consume(400);
         assert_eq!(b.buf.capacity(), 0, "an emptied large buffer is released");
