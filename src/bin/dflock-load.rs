@@ -1,0 +1,2 @@
+//! placeholder, replaced by its implementation
+fn main() {}
