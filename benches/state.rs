@@ -1,1 +1,237 @@
-fn main() {}
+//! Hot paths of the coordination state, driven without sockets: grant +
+//! release pairs, FIFO hand-off under contention, KV TTL churn, and reply
+//! encoding. Each iteration is one operation, so criterion's time is ns/op.
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use dflockd::protocol::command::Command;
+use dflockd::protocol::reply::{GrantWord, Reply};
+use dflockd::server::tokens::ConnId;
+use dflockd::state::fence::{Fences, Token};
+use dflockd::state::{Cx, Out, Outcome, State, StateConfig};
+use dflockd::timer::Timer;
+use dflockd::timer::wheel::Wheel;
+use std::hint::black_box;
+use std::time::Duration;
+
+fn state() -> State {
+    let cfg = StateConfig {
+        default_lease_s: 33,
+        auto_release: true,
+        fence_field: false,
+        max_locks: u64::MAX,
+        max_waiters: 0,
+        max_keys: 0,
+        max_list_length: 0,
+        max_subscriptions: 0,
+        gc_interval_ms: 5000,
+        gc_max_idle_ms: 60_000,
+    };
+    let fences = Fences::open(None, 0).expect("fences without a state file");
+    State::new(cfg, fences)
+}
+
+fn conn(slot: u32) -> ConnId {
+    ConnId {
+        slot,
+        generation: 0,
+    }
+}
+
+struct Rig {
+    state: State,
+    wheel: Wheel<Timer>,
+    out: Vec<Out>,
+    now: u64,
+}
+
+impl Rig {
+    fn new(conns: u32) -> Rig {
+        let mut state = state();
+        for i in 0..conns {
+            state.on_connect(conn(i), i as u64 + 1);
+        }
+        Rig {
+            state,
+            wheel: Wheel::new(0),
+            out: Vec::new(),
+            now: 0,
+        }
+    }
+
+    fn apply(&mut self, c: ConnId, cmd: Command) -> Outcome {
+        let can_take = |_: ConnId, _: usize| true;
+        let mut cx = Cx {
+            now: self.now,
+            timers: &mut self.wheel,
+            out: &mut self.out,
+            can_take: &can_take,
+        };
+        self.state.apply(&mut cx, c, cmd)
+    }
+
+    fn fire(&mut self) {
+        while let Some((_, t)) = self.wheel.poll(self.now) {
+            let can_take = |_: ConnId, _: usize| true;
+            let mut cx = Cx {
+                now: self.now,
+                timers: &mut self.wheel,
+                out: &mut self.out,
+                can_take: &can_take,
+            };
+            self.state.on_timer(&mut cx, t);
+        }
+    }
+}
+
+fn token_of(o: &Outcome) -> Box<[u8]> {
+    match o {
+        Outcome::Reply(Reply::Grant { token, .. }) => token.encode().to_vec().into(),
+        Outcome::Reply(Reply::Dread(_)) => Box::default(),
+        other => panic!("expected a grant, got {other:?}"),
+    }
+}
+
+fn grant_release(c: &mut Criterion) {
+    let mut rig = Rig::new(1);
+    let key: Box<str> = "bench-key".into();
+    c.bench_function("state/lock+release pair", |b| {
+        b.iter(|| {
+            let o = rig.apply(
+                conn(0),
+                Command::Lock {
+                    key: key.clone(),
+                    timeout: 0,
+                    lease: None,
+                },
+            );
+            let token = token_of(&o);
+            let r = rig.apply(
+                conn(0),
+                Command::Release {
+                    key: key.clone(),
+                    token,
+                },
+            );
+            black_box(r);
+        })
+    });
+}
+
+fn contended_handoff(c: &mut Criterion) {
+    // 100 connections queue on one key; each release hands the slot to the head.
+    const N: u32 = 100;
+    let mut rig = Rig::new(N);
+    let key: Box<str> = "hot".into();
+    let mut holder = token_of(&rig.apply(
+        conn(0),
+        Command::Lock {
+            key: key.clone(),
+            timeout: 0,
+            lease: None,
+        },
+    ));
+    for i in 1..N {
+        rig.apply(
+            conn(i),
+            Command::Lock {
+                key: key.clone(),
+                timeout: 3600,
+                lease: None,
+            },
+        );
+    }
+    let mut next_waiter = 0u32;
+    c.bench_function("state/contended hand-off (100 waiters)", |b| {
+        b.iter(|| {
+            rig.apply(
+                conn(next_waiter),
+                Command::Release {
+                    key: key.clone(),
+                    token: holder.clone(),
+                },
+            );
+            // The releaser queues again at the tail; the head got the grant.
+            rig.apply(
+                conn(next_waiter),
+                Command::Lock {
+                    key: key.clone(),
+                    timeout: 3600,
+                    lease: None,
+                },
+            );
+            for out in rig.out.drain(..) {
+                if let Out::Reply {
+                    conn: c,
+                    reply: Reply::Grant { token, .. },
+                } = out
+                {
+                    holder = token.encode().to_vec().into();
+                    next_waiter = c.slot;
+                }
+            }
+        })
+    });
+}
+
+fn kv_ttl_churn(c: &mut Criterion) {
+    // Overwrite 10,000 keys with 1 s TTLs while time advances and entries expire.
+    let mut rig = Rig::new(1);
+    let keys: Vec<Box<str>> = (0..10_000).map(|i| format!("k{i}").into()).collect();
+    let mut i = 0usize;
+    c.bench_function("state/kv set with ttl + expiry churn", |b| {
+        b.iter(|| {
+            let r = rig.apply(
+                conn(0),
+                Command::KSet {
+                    key: keys[i % keys.len()].clone(),
+                    value: "v".into(),
+                    ttl: 1,
+                },
+            );
+            black_box(r);
+            i += 1;
+            if i % 100 == 0 {
+                rig.now += 10;
+                rig.fire();
+            }
+        })
+    });
+}
+
+fn encode(c: &mut Criterion) {
+    let reply = Reply::Grant {
+        word: GrantWord::Ok,
+        token: Token {
+            fence: 0x18ea9db47e590001,
+            salt: 0xd433357e6ef5d88b,
+        },
+        lease_s: 33,
+        with_fence: false,
+    };
+    let mut buf = Vec::with_capacity(64);
+    c.bench_function("reply/encode grant", |b| {
+        b.iter_batched_ref(
+            || (),
+            |_| {
+                buf.clear();
+                black_box(&reply).encode(&mut buf);
+                black_box(&buf);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = grant_release, contended_handoff, kv_ttl_churn, encode
+}
+criterion_main!(benches);
