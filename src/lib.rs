@@ -33,3 +33,4 @@ pub mod server;
 pub mod state;
 pub mod stats;
 pub mod timer;
+pub mod client;

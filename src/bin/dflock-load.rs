@@ -1,2 +1,160 @@
-//! placeholder, replaced by its implementation
-fn main() {}
+//! `dflock-load`: load generator for servers that speak the dflockd protocol.
+//!
+//! The connections are opened (and authenticated, and subscribed) one by one
+//! before the clock starts, then split round-robin over `--threads` event
+//! loops. Each loop drives its connections as non-blocking state machines
+//! (see `dflock_load/worker.rs`). The report starts with the command line,
+//! then ops/s, latency percentiles from an HDR histogram (µs), errors,
+//! timeouts and the client's own CPU per op. Exit status: 0 clean run, 1 any
+//! error or timeout, 2 bad usage, 3 the server could not be reached or refused
+//! the setup (`auth`, `listen`).
+
+#[path = "dflock_load/cli.rs"]
+mod cli;
+#[path = "dflock_load/conn.rs"]
+mod conn;
+#[path = "dflock_load/report.rs"]
+mod report;
+#[path = "dflock_load/util.rs"]
+mod util;
+#[path = "dflock_load/worker.rs"]
+mod worker;
+
+use cli::{Args, Mode};
+use conn::{Conn, request};
+use report::Summary;
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use worker::{Plan, Shared};
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let args = Args::parse_checked();
+    let command = cli::echo(&argv);
+    if !args.json {
+        println!("$ {command}");
+        let _ = std::io::stdout().flush();
+    }
+    match run(&args) {
+        Ok(summary) => {
+            if args.json {
+                println!("{}", summary.json(&args, &command));
+            } else {
+                print!("{}", summary.text(&args));
+            }
+            if summary.failed() {
+                eprintln!(
+                    "dflock-load: FAILED: {} error(s), {} timeout(s)",
+                    summary.errors, summary.timeouts
+                );
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(msg) => {
+            eprintln!("dflock-load: {msg}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn resolve(server: &str) -> Result<SocketAddr, String> {
+    let mut addrs = server
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve server address {server:?}: {e}"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("server address {server:?} resolves to nothing"))
+}
+
+/// Keys: one per connection, or one shared key in the contended modes.
+fn key_for(args: &Args, i: usize) -> Vec<u8> {
+    let p = &args.key_prefix;
+    let k = match args.mode {
+        Mode::Lock => format!("{p}:lock:{i}"),
+        Mode::Contended => format!("{p}:contended"),
+        Mode::Semaphore => format!("{p}:semaphore"),
+        Mode::Kv => format!("{p}:kv:{i}"),
+        Mode::Counter => format!("{p}:counter:{i}"),
+        Mode::Pipeline => format!("{p}:pipeline:{i}"),
+        Mode::Pubsub => format!("{p}:publisher:{i}"),
+    };
+    k.into_bytes()
+}
+
+fn run(args: &Args) -> Result<Summary, String> {
+    let addr = resolve(&args.server)?;
+    let threads = args.threads as usize;
+    let channel = format!("{}.pubsub", args.key_prefix).into_bytes();
+
+    let mut auth = Vec::new();
+    if let Some(token) = &args.auth_token {
+        request(&mut auth, b"auth", b"_", |o| o.extend_from_slice(token.as_bytes()));
+    }
+    let mut listen = Vec::new();
+    request(&mut listen, b"listen", &channel, |_| {});
+    let setup_worker: Vec<(&[u8], &str)> = if auth.is_empty() { vec![] } else { vec![(&auth, "auth")] };
+    let mut setup_sub = setup_worker.clone();
+    setup_sub.push((&listen, "listen"));
+
+    let mut per_thread: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
+    if args.mode == Mode::Pubsub {
+        for i in 0..args.subscribers() as usize {
+            let c = Conn::open(addr, i, true, &channel, &setup_sub, args.reply_timeout)?;
+            per_thread[i % threads].push(c);
+        }
+    }
+    for i in 0..args.connections as usize {
+        let c = Conn::open(addr, i, false, &key_for(args, i), &setup_worker, args.reply_timeout)?;
+        per_thread[i % threads].push(c);
+    }
+
+    let epoch = Instant::now();
+    let warmup_end = epoch + args.warmup;
+    let plan = Arc::new(Plan {
+        mode: args.mode,
+        rounds: args.rounds(),
+        epoch,
+        warmup_end,
+        stop: args.duration.map(|d| warmup_end + d),
+        acquire_timeout: args.timeout,
+        limit: args.limit(),
+        depth: args.depth(),
+        subscribers: u64::from(args.subscribers()),
+        reply_timeout: args.reply_timeout,
+        value: (0..args.value_size()).map(|i| b'a' + (i % 26) as u8).collect(),
+        channel,
+    });
+    let shared = Arc::new(Shared::default());
+    if args.mode == Mode::Pubsub {
+        shared
+            .publishers_left
+            .store(args.connections as usize, Ordering::Release);
+    }
+    let handles: Vec<_> = per_thread
+        .into_iter()
+        .filter(|conns| !conns.is_empty())
+        .enumerate()
+        .map(|(t, conns)| {
+            let (plan, shared) = (Arc::clone(&plan), Arc::clone(&shared));
+            std::thread::Builder::new()
+                .name(format!("load-{t}"))
+                .spawn(move || worker::run(conns, plan, shared))
+                .map_err(|e| format!("cannot start a thread: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let outcomes = handles
+        .into_iter()
+        .map(|h| h.join().map_err(|_| "a worker thread panicked".to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let expected = shared.expected.load(Ordering::Acquire);
+    Ok(Summary::merge(outcomes, warmup_end, expected))
+}
