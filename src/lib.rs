@@ -25,6 +25,7 @@
 //!   has a cap.
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod conn;
 pub mod error;
@@ -33,4 +34,3 @@ pub mod server;
 pub mod state;
 pub mod stats;
 pub mod timer;
-pub mod client;

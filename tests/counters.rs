@@ -6,7 +6,9 @@ mod common;
 use common::{Client, Json, Server};
 
 fn counter(c: &mut Client, key: &str) -> Option<Json> {
-    c.stats().entry("counters", key).map(|e| e.get("value").clone())
+    c.stats()
+        .entry("counters", key)
+        .map(|e| e.get("value").clone())
 }
 
 fn num(n: i64) -> Option<Json> {
@@ -83,7 +85,11 @@ fn negative_deltas_and_integer_syntax() {
         assert_eq!(c.req(cmd, "k", arg), "error", "{cmd} {arg:?}");
     }
     assert_eq!(c.req("incr", "bad key", "1"), "error");
-    assert_eq!(c.req("get", "k", ""), "ok 0", "failed commands change nothing");
+    assert_eq!(
+        c.req("get", "k", ""),
+        "ok 0",
+        "failed commands change nothing"
+    );
 }
 
 #[test]

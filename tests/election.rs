@@ -27,12 +27,6 @@ fn election(c: &mut Client, key: &str) -> Option<(u64, u64, u64)> {
     })
 }
 
-fn wait_candidates(c: &mut Client, key: &str, n: u64) {
-    wait_until(&format!("{n} candidates on {key:?}"), || {
-        election(c, key).is_some_and(|e| e.2 == n)
-    });
-}
-
 #[test]
 fn spec_example_8_8() {
     let s = Server::start(&[]);
@@ -69,7 +63,11 @@ fn spec_example_8_8() {
     assert_eq!(b.req("resign", "leader-job", &tb), "ok");
     assert_eq!(o.line(), "leader resigned leader-job");
     b.expect_nothing_for(Duration::from_millis(100));
-    assert_eq!(b.req("resign", "leader-job", &tb), "error", "not held any more");
+    assert_eq!(
+        b.req("resign", "leader-job", &tb),
+        "error",
+        "not held any more"
+    );
 }
 
 #[test]
@@ -82,11 +80,21 @@ fn lease_expiry_with_nobody_queued_is_failover_to_candidate_and_observer() {
     assert_eq!(a.line(), "leader elected lj");
     assert_eq!(o.line(), "leader elected lj");
 
-    assert_eq!(a.line(), "leader failover lj", "the expired leader stays a candidate");
+    assert_eq!(
+        a.line(),
+        "leader failover lj",
+        "the expired leader stays a candidate"
+    );
     assert_eq!(o.line(), "leader failover lj");
     let waited = start.elapsed();
-    assert!(waited >= Duration::from_millis(1000), "early expiry: {waited:?}");
-    assert!(waited < Duration::from_millis(3000), "late expiry: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "early expiry: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(3000),
+        "late expiry: {waited:?}"
+    );
 
     assert_eq!(a.req("n", "lj", &ta), "error_lease_expired");
     assert_eq!(election(&mut o, "lj"), Some((0, 1, 1)));
@@ -147,7 +155,11 @@ fn repeated_observe_is_ok_and_repeats_the_elected_push() {
     }
     let (leader, observers, candidates) = election(&mut o, "k").expect("elections entry");
     assert!(leader > 0);
-    assert_eq!((observers, candidates), (1, 0), "the leader is not a waiting candidate");
+    assert_eq!(
+        (observers, candidates),
+        (1, 0),
+        "the leader is not a waiting candidate"
+    );
 
     assert_eq!(o.req("unobserve", "k", ""), "ok");
     assert_eq!(o.req("unobserve", "k", ""), "ok");
@@ -162,7 +174,11 @@ fn observe_counts_toward_max_subscriptions() {
     let s = Server::start(&["--max-subscriptions", "1"]);
     let mut o = s.client();
     assert_eq!(o.req("observe", "a", ""), "ok");
-    assert_eq!(o.req("observe", "a", ""), "ok", "repeat allowed at the limit");
+    assert_eq!(
+        o.req("observe", "a", ""),
+        "ok",
+        "repeat allowed at the limit"
+    );
     assert_eq!(o.req("observe", "b", ""), "error_max_subscriptions");
     // Candidacies do not count.
     elect_grant(&o.req("elect", "c", "0"), 33);
@@ -190,9 +206,17 @@ fn stats_elections_entry() {
     wait_until("C queued", || st.lock_waiters("e") == 2);
 
     let stats = st.stats();
-    let owner = stats.entry("locks", "e").expect("locks entry").get("owner_conn_id").u64();
+    let owner = stats
+        .entry("locks", "e")
+        .expect("locks entry")
+        .get("owner_conn_id")
+        .u64();
     assert!(owner > 0);
-    assert_eq!(election(&mut st, "e"), Some((owner, 1, 2)), "candidates: waiting only");
+    assert_eq!(
+        election(&mut st, "e"),
+        Some((owner, 1, 2)),
+        "candidates: waiting only"
+    );
 
     // A try that is refused does not make a candidate; a parked elect that times
     // out stops being one.
@@ -209,7 +233,11 @@ fn stats_elections_entry() {
     assert_eq!(o.line(), "leader failover e");
     assert_eq!(o.line(), "leader elected e");
     let stats = st.stats();
-    let owner_b = stats.entry("locks", "e").unwrap().get("owner_conn_id").u64();
+    let owner_b = stats
+        .entry("locks", "e")
+        .unwrap()
+        .get("owner_conn_id")
+        .u64();
     assert_ne!(owner_b, owner);
     assert_eq!(election(&mut st, "e"), Some((owner_b, 1, 1)));
 
@@ -260,9 +288,125 @@ fn elect_malformed_and_type_mismatch() {
     assert_eq!(c.req("elect", "m", ""), "error");
     assert_eq!(c.req("elect", "m", "5 0"), "error");
     assert_eq!(c.req("resign", "m", ""), "error");
-    assert_eq!(c.req("resign", "m", "00000000000000000000000000000000"), "error");
+    assert_eq!(
+        c.req("resign", "m", "00000000000000000000000000000000"),
+        "error"
+    );
     assert_eq!(c.req("observe", "bad key", ""), "error");
     let t = c.req("rl", "m", "0");
     assert!(t.starts_with("ok "), "{t}");
     assert_eq!(c.req("elect", "m", "0"), "error_type_mismatch");
+}
+
+#[test]
+fn failover_for_any_kind_of_waiter_and_holder() {
+    let s = Server::start(&[]);
+    let (mut o, mut a, mut b) = (s.client(), s.client(), s.client());
+    assert_eq!(o.req("observe", "k", ""), "ok");
+
+    // An elected leader resigns; a plain `l` waiter takes the key: resigned,
+    // failover, and no `elected` (the grant is not through `elect`).
+    let (ta, _) = elect_grant(&a.req("elect", "k", "0"), 33);
+    assert_eq!(a.line(), "leader elected k");
+    assert_eq!(o.line(), "leader elected k");
+    b.send_req("l", "k", "30");
+    wait_until("B queued", || o.lock_waiters("k") == 1);
+    assert_eq!(a.req("resign", "k", &ta), "ok");
+    let tb = common::expect_grant(&b.line(), 33);
+    assert_eq!(o.line(), "leader resigned k");
+    assert_eq!(o.line(), "leader failover k");
+    o.expect_nothing_for(Duration::from_millis(100));
+    b.expect_nothing_for(Duration::from_millis(1));
+
+    // A plain holder releases; a queued candidate takes the key: failover, then
+    // elected (no `resigned`: the holder was not granted through `elect`).
+    a.send_req("elect", "k", "30");
+    wait_until("A queued", || o.lock_waiters("k") == 1);
+    assert_eq!(b.req("r", "k", &tb), "ok");
+    assert_eq!(a.line(), "leader failover k");
+    elect_grant(&a.line(), 33);
+    assert_eq!(a.line(), "leader elected k");
+    assert_eq!(o.line(), "leader failover k");
+    assert_eq!(o.line(), "leader elected k");
+    o.expect_nothing_for(Duration::from_millis(100));
+    b.expect_nothing_for(Duration::from_millis(1));
+}
+
+#[test]
+fn observer_that_is_also_a_candidate_receives_each_event_once() {
+    let s = Server::start(&[]);
+    let (mut a, mut b) = (s.client(), s.client());
+    assert_eq!(b.req("observe", "d", ""), "ok");
+    let (ta, _) = elect_grant(&a.req("elect", "d", "0"), 33);
+    assert_eq!(a.line(), "leader elected d");
+    assert_eq!(b.line(), "leader elected d");
+    b.send_req("elect", "d", "30");
+    wait_until("B queued", || a.lock_waiters("d") == 1);
+    assert_eq!(a.req("resign", "d", &ta), "ok");
+    assert_eq!(b.line(), "leader resigned d");
+    assert_eq!(b.line(), "leader failover d");
+    elect_grant(&b.line(), 33);
+    assert_eq!(b.line(), "leader elected d");
+    b.expect_nothing_for(Duration::from_millis(100));
+    a.expect_nothing_for(Duration::from_millis(1));
+}
+
+#[test]
+fn expired_leader_with_a_queued_candidate() {
+    let s = Server::start(&[]);
+    let (mut o, mut a, mut b) = (s.client(), s.client(), s.client());
+    assert_eq!(o.req("observe", "x", ""), "ok");
+    let start = Instant::now();
+    let (ta, fa) = elect_grant(&a.req("elect", "x", "0 1"), 1);
+    assert_eq!(a.line(), "leader elected x");
+    assert_eq!(o.line(), "leader elected x");
+    b.send_req("elect", "x", "30");
+    // At the lease's end B is granted from the queue: failover, then elected.
+    assert_eq!(b.line(), "leader failover x");
+    let (_, fb) = elect_grant(&b.line(), 33);
+    assert!(start.elapsed() >= Duration::from_millis(1000));
+    assert_eq!(fb, fa + 1);
+    assert_eq!(b.line(), "leader elected x");
+    assert_eq!(o.line(), "leader failover x");
+    assert_eq!(o.line(), "leader elected x");
+    // The expired leader is still a candidate: it hears both.
+    assert_eq!(a.line(), "leader failover x");
+    assert_eq!(a.line(), "leader elected x");
+    assert_eq!(a.req("n", "x", &ta), "error_lease_expired");
+}
+
+#[test]
+fn unobserve_ends_a_candidacy() {
+    let s = Server::start(&[]);
+    let (mut o, mut a) = (s.client(), s.client());
+    assert_eq!(o.req("observe", "u", ""), "ok");
+    elect_grant(&a.req("elect", "u", "0 1"), 1);
+    assert_eq!(a.line(), "leader elected u");
+    assert_eq!(o.line(), "leader elected u");
+    assert_eq!(a.req("unobserve", "u", ""), "ok");
+    // The lease ends: the observer hears the failover, the former candidate not.
+    assert_eq!(o.line(), "leader failover u");
+    a.expect_nothing_for(Duration::from_millis(100));
+    assert_eq!(election(&mut o, "u"), Some((0, 1, 0)));
+}
+
+#[test]
+fn leader_events_reach_a_parked_candidate() {
+    let s = Server::start(&[]);
+    let (mut a, mut b, mut c) = (s.client(), s.client(), s.client());
+    let (ta, _) = elect_grant(&a.req("elect", "p", "0"), 33);
+    assert_eq!(a.line(), "leader elected p");
+    b.send_req("elect", "p", "30");
+    wait_until("B queued", || a.lock_waiters("p") == 1);
+    c.send_req("elect", "p", "30");
+    wait_until("C queued", || a.lock_waiters("p") == 2);
+    assert_eq!(a.req("resign", "p", &ta), "ok");
+    // B is granted; C, still parked, hears every event.
+    assert_eq!(c.line(), "leader resigned p");
+    assert_eq!(c.line(), "leader failover p");
+    assert_eq!(c.line(), "leader elected p");
+    assert_eq!(b.line(), "leader resigned p");
+    assert_eq!(b.line(), "leader failover p");
+    elect_grant(&b.line(), 33);
+    assert_eq!(b.line(), "leader elected p");
 }

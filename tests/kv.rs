@@ -46,7 +46,14 @@ fn spec_example_8_10() {
 fn values_are_verbatim() {
     let s = Server::start(&[]);
     let mut c = s.client();
-    for value in ["  padded both  ", " lead", "trail ", " ", "a  b", "é ✓ 日本"] {
+    for value in [
+        "  padded both  ",
+        " lead",
+        "trail ",
+        " ",
+        "a  b",
+        "é ✓ 日本",
+    ] {
         assert_eq!(c.req("kset", "v", value), "ok", "{value:?}");
         assert_eq!(c.req("kget", "v", ""), format!("ok {value}"), "{value:?}");
     }
@@ -89,7 +96,11 @@ fn kset_without_ttl_removes_an_earlier_ttl() {
     assert_eq!(c.req("kset", "b", "one\t1"), "ok");
     assert_eq!(c.req("kset", "b", "two\t0"), "ok", "TTL 0: no expiry");
     assert_eq!(c.req("kset", "c", "one\t100"), "ok");
-    assert_eq!(c.req("kset", "c", "two\t1"), "ok", "a shorter TTL replaces a longer one");
+    assert_eq!(
+        c.req("kset", "c", "two\t1"),
+        "ok",
+        "a shorter TTL replaces a longer one"
+    );
     assert_eq!(kv_entry(&mut c, "a"), Some((3, None)));
     assert_eq!(kv_entry(&mut c, "b"), Some((3, None)));
     thread::sleep(Duration::from_millis(1300));
@@ -103,10 +114,18 @@ fn kcas_rules() {
     let s = Server::start(&[]);
     let mut c = s.client();
     // Create only if absent.
-    assert_eq!(c.req("kcas", "k", "x\ty\t"), "cas_conflict", "absent, old given");
+    assert_eq!(
+        c.req("kcas", "k", "x\ty\t"),
+        "cas_conflict",
+        "absent, old given"
+    );
     assert_eq!(c.req("kget", "k", ""), "nil");
     assert_eq!(c.req("kcas", "k", "\tfirst\t"), "ok");
-    assert_eq!(kv_entry(&mut c, "k"), Some((5, None)), "empty TTL means none");
+    assert_eq!(
+        kv_entry(&mut c, "k"),
+        Some((5, None)),
+        "empty TTL means none"
+    );
     assert_eq!(c.req("kcas", "k", "\tagain\t"), "cas_conflict", "exists");
     // Byte-for-byte comparison of the old value.
     assert_eq!(c.req("kcas", "k", "First\tz\t"), "cas_conflict");
@@ -115,12 +134,20 @@ fn kcas_rules() {
     assert_eq!(c.req("kcas", "k", "first\t second \t60"), "ok");
     assert_eq!(c.req("kget", "k", ""), "ok  second ");
     let ttl = kv_entry(&mut c, "k").unwrap().1.expect("ttl set by kcas");
-    assert!(ttl > 59.0 && ttl <= 60.0, "ttl {ttl}");
+    assert!(ttl > 59.0 && ttl <= 60.01, "ttl {ttl}");
     // A successful kcas replaces the TTL (here: removes it).
     assert_eq!(c.req("kcas", "k", " second \tthird\t0"), "ok");
     assert_eq!(kv_entry(&mut c, "k"), Some((5, None)));
     // Malformed.
-    for arg in ["a\tb", "a", "a\t\t", "a\tb\tc", "a\tb\t1\t", "a\tb\t-1", "\t\t"] {
+    for arg in [
+        "a\tb",
+        "a",
+        "a\t\t",
+        "a\tb\tc",
+        "a\tb\t1\t",
+        "a\tb\t-1",
+        "\t\t",
+    ] {
         assert_eq!(c.req("kcas", "k", arg), "error", "{arg:?}");
     }
     assert_eq!(c.req("kget", "k", ""), "ok third");
@@ -170,7 +197,11 @@ fn tabs_and_empty_values() {
         assert_eq!(c.req("kset", "k", arg), "error", "kset {arg:?}");
     }
     assert_eq!(c.req("kget", "k", ""), "nil", "nothing was stored");
-    assert_eq!(c.req("kset", "k", "v\t007"), "ok", "leading zeros are digits");
+    assert_eq!(
+        c.req("kset", "k", "v\t007"),
+        "ok",
+        "leading zeros are digits"
+    );
     assert!(kv_entry(&mut c, "k").unwrap().1.is_some());
     assert_eq!(c.req("kset", "bad key", "v"), "error");
     assert_eq!(c.req("kget", "absent", ""), "nil");
@@ -194,7 +225,21 @@ fn stats_kv_entries() {
     let b = stats.entry("kv_entries", "b.ttl").unwrap();
     assert_eq!(b.get("value_len").u64(), 3);
     let ttl = b.get("ttl").f64();
-    assert!(ttl > 59.0 && ttl <= 60.0, "ttl {ttl}");
+    assert!(ttl > 59.0 && ttl <= 60.01, "ttl {ttl}");
     assert_eq!(c.req("kdel", "a.plain", ""), "ok");
     assert_eq!(c.stats().keys("kv_entries"), ["b.ttl"]);
+}
+
+#[test]
+fn no_command_observes_an_entry_past_its_deadline() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    for round in 0..3 {
+        assert_eq!(c.req("kset", "d", "v\t1"), "ok");
+        // The deadline is at most 1 s (+1 ms) after this reply arrived.
+        let replied = Instant::now();
+        thread::sleep(Duration::from_millis(1005 + 5 * round));
+        assert!(replied.elapsed() >= Duration::from_millis(1002));
+        assert_eq!(c.req("kget", "d", ""), "nil", "round {round}");
+    }
 }

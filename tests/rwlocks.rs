@@ -68,7 +68,10 @@ fn spec_example_8_7() {
     assert_eq!(fc, fb + 1, "the writer's fence follows the readers'");
     assert_eq!(rw_state(&mut st, "cfg"), Some((0, true, 0)));
 
-    assert_eq!(c.req("wn", "cfg", &format!("{tc} 60")), format!("ok 60 {fc}"));
+    assert_eq!(
+        c.req("wn", "cfg", &format!("{tc} 60")),
+        format!("ok 60 {fc}")
+    );
     assert_eq!(e.req("l", "cfg", "0"), "error_type_mismatch");
 }
 
@@ -154,7 +157,11 @@ fn any_release_and_renew_command_works_for_either_mode() {
     // Renewals: `rn` on a writer, `wn` on a reader, `n` in its own form.
     let (tw, fw) = rw_grant(&c.req("wl", "b", "0 5"), 5);
     assert_eq!(c.req("rn", "b", &format!("{tw} 60")), format!("ok 60 {fw}"));
-    assert_eq!(c.req("rn", "b", &tw), format!("ok 33 {fw}"), "default lease");
+    assert_eq!(
+        c.req("rn", "b", &tw),
+        format!("ok 33 {fw}"),
+        "default lease"
+    );
     assert_eq!(c.req("n", "b", &format!("{tw} 12")), "ok 12");
     assert_eq!(c.req("wr", "b", &tw), "ok");
 
@@ -166,11 +173,7 @@ fn any_release_and_renew_command_works_for_either_mode() {
         "error",
         "unknown token"
     );
-    assert_eq!(
-        c.req("rn", "other", &tr),
-        "error",
-        "a token of another key"
-    );
+    assert_eq!(c.req("rn", "other", &tr), "error", "a token of another key");
     assert_eq!(c.req("rr", "b", &tr), "ok");
     assert_eq!(c.req("wn", "b", &tr), "error", "released token");
 }
@@ -217,6 +220,11 @@ fn two_phase_read_and_write() {
     let (_, fa2) = rw_grant(&a.line(), 20);
     assert_eq!(fa2, fb + 1);
 
+    // A write enqueue granted at once; `ww` returns the same token and fence.
+    let (te, fe) = rw_grant_as("acquired", &b.req("we", "free", "7"), 7);
+    assert_eq!(b.req("ww", "free", "0"), format!("ok {te} 7 {fe}"));
+    assert_eq!(b.req("wr", "free", &te), "ok");
+
     // A queued enqueue whose wait times out with timeout 0 leaves the queue.
     assert_eq!(b.req("we", "doc", ""), "queued");
     assert_eq!(b.req("ww", "doc", "0"), "timeout");
@@ -231,7 +239,13 @@ fn type_mismatch_both_directions_while_in_use() {
 
     // Exclusive in use: every read-write acquire or enqueue is refused.
     let t = token_of(&a.req("l", "k", "0"));
-    for (cmd, arg) in [("rl", "0"), ("wl", "0"), ("rl", "5"), ("re", ""), ("we", "")] {
+    for (cmd, arg) in [
+        ("rl", "0"),
+        ("wl", "0"),
+        ("rl", "5"),
+        ("re", ""),
+        ("we", ""),
+    ] {
         assert_eq!(b.req(cmd, "k", arg), "error_type_mismatch", "{cmd} {arg}");
     }
     assert_eq!(a.req("r", "k", &t), "ok");

@@ -49,7 +49,7 @@ fn limit_admits_exactly_n_and_queues_the_rest() {
     // A parked waiter that times out leaves the queue.
     let start = Instant::now();
     assert_eq!(e.req("sl", "pool", "1 3"), "timeout");
-    assert!(secs_since(start) >= 0.95);
+    assert!(secs_since(start) >= 1.0);
     assert_eq!(observer.sem_waiters("pool"), 0);
 }
 
@@ -151,10 +151,7 @@ fn two_phase_semaphore_enqueue_and_wait() {
     assert!(fence_of(&c_token) > fence_of(&b_token));
     assert_eq!(observer.sem_waiters("p"), 0);
 
-    assert_eq!(
-        observer.req("sw", "never", "1"),
-        "error_not_enqueued"
-    );
+    assert_eq!(observer.req("sw", "never", "1"), "error_not_enqueued");
 }
 
 #[test]
@@ -213,7 +210,16 @@ fn renew_and_release() {
 fn semaphore_argument_validation() {
     let server = Server::start(&[]);
     let mut c = server.client();
-    for arg in ["0", "", "0 0", "0 1048577", "0 1 0", "0 1 1 1", "-1 1", "0 x"] {
+    for arg in [
+        "0",
+        "",
+        "0 0",
+        "0 1048577",
+        "0 1 0",
+        "0 1 1 1",
+        "-1 1",
+        "0 x",
+    ] {
         assert_eq!(c.req("sl", "s", arg), "error", "sl argument {arg:?}");
     }
     for arg in ["", "0", "1048577", "1 0", "1 1 1"] {
@@ -240,7 +246,10 @@ fn fence_field_on_semaphore_replies() {
 
     let reply = b.req("se", "p", "1");
     let p_token = token_of(&reply);
-    assert_eq!(reply, format!("acquired {p_token} 33 {}", fence_of(&p_token)));
+    assert_eq!(
+        reply,
+        format!("acquired {p_token} 33 {}", fence_of(&p_token))
+    );
     assert_eq!(
         b.req("sw", "p", "1"),
         format!("ok {p_token} 33 {}", fence_of(&p_token))

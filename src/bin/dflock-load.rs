@@ -6,8 +6,8 @@
 //! (see `dflock_load/worker.rs`). The report starts with the command line,
 //! then ops/s, latency percentiles from an HDR histogram (µs), errors,
 //! timeouts and the client's own CPU per op. Exit status: 0 clean run, 1 any
-//! error or timeout, 2 bad usage, 3 the server could not be reached or refused
-//! the setup (`auth`, `listen`).
+//! error or timeout, 64 bad usage, 69 the server could not be reached or
+//! refused the setup (`auth`, `listen`).
 
 #[path = "dflock_load/cli.rs"]
 mod cli;
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
         }
         Err(msg) => {
             eprintln!("dflock-load: {msg}");
-            ExitCode::from(3)
+            ExitCode::from(69)
         }
     }
 }
@@ -97,14 +97,21 @@ fn run(args: &Args) -> Result<Summary, String> {
 
     let mut auth = Vec::new();
     if let Some(token) = &args.auth_token {
-        request(&mut auth, b"auth", b"_", |o| o.extend_from_slice(token.as_bytes()));
+        request(&mut auth, b"auth", b"_", |o| {
+            o.extend_from_slice(token.as_bytes())
+        });
     }
     let mut listen = Vec::new();
     request(&mut listen, b"listen", &channel, |_| {});
-    let setup_worker: Vec<(&[u8], &str)> = if auth.is_empty() { vec![] } else { vec![(&auth, "auth")] };
+    let setup_worker: Vec<(&[u8], &str)> = if auth.is_empty() {
+        vec![]
+    } else {
+        vec![(&auth, "auth")]
+    };
     let mut setup_sub = setup_worker.clone();
     setup_sub.push((&listen, "listen"));
 
+    let setup_started = Instant::now();
     let mut per_thread: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
     if args.mode == Mode::Pubsub {
         for i in 0..args.subscribers() as usize {
@@ -113,10 +120,22 @@ fn run(args: &Args) -> Result<Summary, String> {
         }
     }
     for i in 0..args.connections as usize {
-        let c = Conn::open(addr, i, false, &key_for(args, i), &setup_worker, args.reply_timeout)?;
+        let c = Conn::open(
+            addr,
+            i,
+            false,
+            &key_for(args, i),
+            &setup_worker,
+            args.reply_timeout,
+        )?;
         per_thread[i % threads].push(c);
     }
 
+    log::info!(
+        "{} connection(s) to {addr} ready in {:?}",
+        per_thread.iter().map(Vec::len).sum::<usize>(),
+        setup_started.elapsed()
+    );
     let epoch = Instant::now();
     let warmup_end = epoch + args.warmup;
     let plan = Arc::new(Plan {
@@ -130,7 +149,9 @@ fn run(args: &Args) -> Result<Summary, String> {
         depth: args.depth(),
         subscribers: u64::from(args.subscribers()),
         reply_timeout: args.reply_timeout,
-        value: (0..args.value_size()).map(|i| b'a' + (i % 26) as u8).collect(),
+        value: (0..args.value_size())
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect(),
         channel,
     });
     let shared = Arc::new(Shared::default());

@@ -5,7 +5,7 @@
 //! connection to its `Guard`; a timeout or error closes it, which also takes any
 //! waiter it left out of the server's queue (§4.4).
 
-use super::conn::Conn;
+use super::conn::{Conn, check_key};
 use super::error::{Error, Result};
 use super::guard::{Family, Guard};
 use super::reply::{failure, parse_grant, split_status};
@@ -67,12 +67,24 @@ impl Acquirer {
     pub fn acquire(&self, timeout: Duration) -> Result<Guard> {
         let secs = timeout_secs(timeout);
         let arg = format!("{secs}{}", self.tail());
+        check_key(&self.key)?;
         let mut conn = self.client.connect(&self.key)?;
-        let line = conn.request_wait(self.family.acquire, &self.key, &arg, Duration::from_secs(secs))?;
+        let line = conn.request_wait(
+            self.family.acquire,
+            &self.key,
+            &arg,
+            Duration::from_secs(secs),
+        )?;
         match split_status(&line) {
             ("ok", rest) => {
                 let grant = parse_grant(rest, &line)?;
-                Guard::start(&self.client, Guard::share(conn), self.family, &self.key, grant)
+                Guard::start(
+                    &self.client,
+                    Guard::share(conn),
+                    self.family,
+                    &self.key,
+                    grant,
+                )
             }
             _ => Err(failure(&line)),
         }
@@ -91,12 +103,19 @@ impl Acquirer {
     pub fn enqueue(&self) -> Result<Enqueued> {
         let tail = self.tail();
         let arg = tail.trim_start();
+        check_key(&self.key)?;
         let mut conn = self.client.connect(&self.key)?;
         let line = conn.request(self.family.enqueue, &self.key, arg)?;
         match split_status(&line) {
             ("acquired", rest) => {
                 let grant = parse_grant(rest, &line)?;
-                let guard = Guard::start(&self.client, Guard::share(conn), self.family, &self.key, grant)?;
+                let guard = Guard::start(
+                    &self.client,
+                    Guard::share(conn),
+                    self.family,
+                    &self.key,
+                    grant,
+                )?;
                 Ok(Enqueued::Acquired(guard))
             }
             ("queued", _) => Ok(Enqueued::Queued(Pending {
@@ -147,9 +166,12 @@ impl Pending {
     pub fn wait(mut self, timeout: Duration) -> Result<Guard> {
         let a = &self.acquirer;
         let secs = timeout_secs(timeout);
-        let line = self
-            .conn
-            .request_wait(a.family.wait, &a.key, &secs.to_string(), Duration::from_secs(secs))?;
+        let line = self.conn.request_wait(
+            a.family.wait,
+            &a.key,
+            &secs.to_string(),
+            Duration::from_secs(secs),
+        )?;
         match split_status(&line) {
             ("ok", rest) => {
                 let grant = parse_grant(rest, &line)?;

@@ -1,8 +1,9 @@
 //! Barriers (`bwait`, protocol.md §8.14): `count` connections meet; any departure
 //! cancels the barrier for everybody.
 
+use super::conn::check_key;
 use super::error::{Error, Result};
-use super::reply::{expect_bare_ok};
+use super::reply::expect_bare_ok;
 use super::{Client, timeout_secs};
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ impl Barrier {
         if self.count == 0 {
             return Err(Error::Invalid("barrier count must be at least 1".into()));
         }
+        check_key(&self.key)?;
         let secs = timeout_secs(timeout);
         let mut conn = self.client.connect(&self.key)?;
         let arg = format!("{} {secs}", self.count);

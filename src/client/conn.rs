@@ -6,9 +6,9 @@
 //! socket error, read timeout or unparsable line the connection is marked broken —
 //! its replies could be out of step — and every later request fails with `Closed`.
 
+use super::ClientOptions;
 use super::error::{Error, Result};
 use super::reply::{Push, expect_bare_ok, parse_push};
-use super::ClientOptions;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Write};
@@ -89,7 +89,13 @@ impl Conn {
 
     /// As `request`, for a blocking command whose server-side timeout is `wait`: the
     /// read waits up to the IO timeout plus `wait`.
-    pub fn request_wait(&mut self, cmd: &str, key: &str, arg: &str, wait: Duration) -> Result<String> {
+    pub fn request_wait(
+        &mut self,
+        cmd: &str,
+        key: &str,
+        arg: &str,
+        wait: Duration,
+    ) -> Result<String> {
         let limit = self.io_timeout.map(|t| t.saturating_add(wait));
         self.request_timed(cmd, key, arg, limit)
     }
@@ -119,7 +125,13 @@ impl Conn {
         !self.broken
     }
 
-    fn request_timed(&mut self, cmd: &str, key: &str, arg: &str, limit: Option<Duration>) -> Result<String> {
+    fn request_timed(
+        &mut self,
+        cmd: &str,
+        key: &str,
+        arg: &str,
+        limit: Option<Duration>,
+    ) -> Result<String> {
         let bytes = encode_request(cmd, key, arg)?;
         if self.broken {
             return Err(Error::Closed);
@@ -184,10 +196,17 @@ fn connect_stream(addr: &str, timeout: Duration) -> Result<TcpStream> {
 /// Checks a key (protocol.md §3.1): 1 to 256 bytes, no space, TAB, CR or LF.
 pub(crate) fn check_key(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        return Err(Error::Invalid(format!("key must be 1 to {MAX_KEY_BYTES} bytes")));
+        return Err(Error::Invalid(format!(
+            "key must be 1 to {MAX_KEY_BYTES} bytes"
+        )));
     }
-    if key.bytes().any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n')) {
-        return Err(Error::Invalid(format!("key {key:?} contains a space, TAB, CR or LF")));
+    if key
+        .bytes()
+        .any(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        return Err(Error::Invalid(format!(
+            "key {key:?} contains a space, TAB, CR or LF"
+        )));
     }
     Ok(())
 }
@@ -212,7 +231,9 @@ pub(crate) fn encode_request(cmd: &str, key: &str, arg: &str) -> Result<Vec<u8>>
     if !matches!(cmd, "ping" | "auth" | "stats") {
         check_key(key)?;
     }
-    if arg.bytes().any(|b| matches!(b, b'\r' | b'\n')) || key.bytes().any(|b| matches!(b, b'\r' | b'\n')) {
+    if arg.bytes().any(|b| matches!(b, b'\r' | b'\n'))
+        || key.bytes().any(|b| matches!(b, b'\r' | b'\n'))
+    {
         return Err(Error::Invalid("argument contains CR or LF".into()));
     }
     let mut out = Vec::with_capacity(cmd.len() + key.len() + arg.len() + 3);
@@ -232,13 +253,27 @@ pub(crate) fn read_line(reader: &mut BufReader<TcpStream>) -> Result<Option<Stri
         let available = match reader.fill_buf() {
             Ok(buf) => buf,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A read timeout shows up as WouldBlock on Unix: name it for what it is.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(Error::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no reply within the io timeout",
+                )));
+            }
             Err(e) => return Err(Error::Io(e)),
         };
         if available.is_empty() {
             return if line.is_empty() {
                 Ok(None)
             } else {
-                Err(Error::Protocol("connection closed in the middle of a line".into()))
+                Err(Error::Protocol(
+                    "connection closed in the middle of a line".into(),
+                ))
             };
         }
         let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
@@ -246,7 +281,9 @@ pub(crate) fn read_line(reader: &mut BufReader<TcpStream>) -> Result<Option<Stri
             None => (available, None),
         };
         if line.len() + chunk.len() > MAX_REPLY_BYTES {
-            return Err(Error::Protocol(format!("reply line over {MAX_REPLY_BYTES} bytes")));
+            return Err(Error::Protocol(format!(
+                "reply line over {MAX_REPLY_BYTES} bytes"
+            )));
         }
         line.extend_from_slice(chunk);
         let used = done.unwrap_or(chunk.len());
@@ -268,8 +305,14 @@ mod tests {
 
     #[test]
     fn requests_are_three_lines() {
-        assert_eq!(encode_request("l", "job", "10 60").ok(), Some(b"l\njob\n10 60\n".to_vec()));
-        assert_eq!(encode_request("ping", "_", "").ok(), Some(b"ping\n_\n\n".to_vec()));
+        assert_eq!(
+            encode_request("l", "job", "10 60").ok(),
+            Some(b"l\njob\n10 60\n".to_vec())
+        );
+        assert_eq!(
+            encode_request("ping", "_", "").ok(),
+            Some(b"ping\n_\n\n".to_vec())
+        );
         assert!(encode_request("l", "my key", "1").is_err());
         assert!(encode_request("l", "", "1").is_err());
         assert!(encode_request("l", &"k".repeat(257), "1").is_err());

@@ -84,7 +84,13 @@ impl fmt::Debug for Guard {
 
 impl Guard {
     /// Wraps a fresh grant made on `conn` and starts its renewal thread.
-    pub(crate) fn start(client: &Client, conn: SharedConn, family: &'static Family, key: &str, grant: Grant) -> Result<Guard> {
+    pub(crate) fn start(
+        client: &Client,
+        conn: SharedConn,
+        family: &'static Family,
+        key: &str,
+        grant: Grant,
+    ) -> Result<Guard> {
         let target = Arc::new(RenewTarget {
             conn,
             cmd: family.renew,
@@ -147,7 +153,9 @@ impl Guard {
     }
 
     /// Calls `f` once if the grant is lost (at once if it already is). `f` runs on the
-    /// renewal thread: keep it short and do not call back into this guard.
+    /// renewal thread just after `is_lost()` turns true (a waiter on the
+    /// [`LostHandle`] may wake before it ran): keep it short and do not call back
+    /// into this guard.
     pub fn on_lost<F>(&self, f: F)
     where
         F: FnOnce(&LostReason) + Send + 'static,
@@ -175,7 +183,11 @@ impl Guard {
         if let Some(mut renewer) = self.renewer.take() {
             renewer.stop();
         }
-        let line = lock_conn(&self.target.conn).request(self.release_cmd, &self.target.key, &self.target.token)?;
+        let line = lock_conn(&self.target.conn).request(
+            self.release_cmd,
+            &self.target.key,
+            &self.target.token,
+        )?;
         expect_bare_ok(&line)
     }
 }

@@ -45,7 +45,13 @@ impl Session {
     /// Compare-and-swap: sets `new` (with `ttl`) only if the current value is `old`,
     /// or — with `old` `None` — only if the key does not exist. `Ok(false)` on a
     /// conflict.
-    pub fn kv_cas(&mut self, key: &str, old: Option<&str>, new: &str, ttl: Option<Duration>) -> Result<bool> {
+    pub fn kv_cas(
+        &mut self,
+        key: &str,
+        old: Option<&str>,
+        new: &str,
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
         check_value(new)?;
         let old = old.unwrap_or("");
         if !old.is_empty() {

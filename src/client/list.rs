@@ -55,7 +55,9 @@ impl Session {
     pub fn lrange(&mut self, key: &str, start: i64, stop: i64) -> Result<Vec<String>> {
         let line = self.call("lrange", key, &format!("{start} {stop}"))?;
         let json = expect_ok(&line)?;
-        serde_json::from_str(json).map_err(|e| Error::Protocol(format!("lrange reply is not a JSON array of strings: {e}")))
+        serde_json::from_str(json).map_err(|e| {
+            Error::Protocol(format!("lrange reply is not a JSON array of strings: {e}"))
+        })
     }
 
     fn push(&mut self, cmd: &str, key: &str, value: &str) -> Result<u64> {

@@ -42,8 +42,8 @@ mod error;
 mod guard;
 mod kv;
 mod list;
-mod lost;
 mod lock;
+mod lost;
 mod push;
 mod renew;
 mod reply;
@@ -101,7 +101,9 @@ pub struct ClientOptions {
     /// own timeout). `None` waits forever.
     pub io_timeout: Option<Duration>,
     /// Renew a held lease after `lease × renew_ratio`. Must be in `0.0..1.0`; `0.0`
-    /// turns automatic renewal off (renew by hand with [`Guard::renew`]).
+    /// turns automatic renewal off (renew by hand with [`Guard::renew`]). Without
+    /// renewal the holding connection sends nothing, so the server's idle timeout
+    /// (`--read-timeout`, 23 s by default) closes it and releases the grant.
     pub renew_ratio: f64,
 }
 
@@ -149,7 +151,9 @@ impl Client {
             return Err(Error::Invalid("empty server address".into()));
         }
         if opts.io_timeout.is_some_and(|t| t.is_zero()) {
-            return Err(Error::Invalid("io timeout must be above zero (or None)".into()));
+            return Err(Error::Invalid(
+                "io timeout must be above zero (or None)".into(),
+            ));
         }
         if !(opts.renew_ratio.is_finite() && (0.0..1.0).contains(&opts.renew_ratio)) {
             return Err(Error::Invalid(format!(
@@ -159,7 +163,9 @@ impl Client {
         }
         if let Some(t) = &opts.auth_token {
             if t.trim_matches([' ', '\t']).is_empty() || t.contains(['\r', '\n']) {
-                return Err(Error::Invalid("auth token is empty or contains CR/LF".into()));
+                return Err(Error::Invalid(
+                    "auth token is empty or contains CR/LF".into(),
+                ));
             }
         }
         Ok(Client {
@@ -251,7 +257,7 @@ impl Client {
 
 /// Whole seconds for a timeout: rounded up, capped at the protocol maximum.
 pub(crate) fn timeout_secs(d: Duration) -> u64 {
-    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
     secs.min(MAX_SECONDS)
 }
 
@@ -278,8 +284,10 @@ mod tests {
     fn options_are_checked() {
         assert!(Client::new(ClientOptions::default()).is_ok());
         assert!(Client::new(ClientOptions::with_servers(Vec::<String>::new())).is_err());
-        let mut o = ClientOptions::default();
-        o.renew_ratio = 1.0;
+        let mut o = ClientOptions {
+            renew_ratio: 1.0,
+            ..ClientOptions::default()
+        };
         assert!(Client::new(o.clone()).is_err());
         o.renew_ratio = f64::NAN;
         assert!(Client::new(o.clone()).is_err());
@@ -287,6 +295,23 @@ mod tests {
         assert!(Client::new(o.clone()).is_ok());
         o.io_timeout = Some(Duration::ZERO);
         assert!(Client::new(o).is_err());
+    }
+
+    #[test]
+    fn handles_cross_threads() {
+        fn send<T: Send>() {}
+        fn sync<T: Sync>() {}
+        send::<Client>();
+        sync::<Client>();
+        send::<Guard>();
+        sync::<Guard>();
+        send::<Session>();
+        send::<Subscriber>();
+        send::<Watcher>();
+        send::<Observer>();
+        send::<Pending>();
+        send::<Error>();
+        sync::<LostHandle>();
     }
 
     #[test]

@@ -70,7 +70,10 @@ impl PushConn {
         }
         let result = self.exchange(&bytes);
         if result.is_err() {
+            // Replies may now be out of step: close, so the reader thread reports
+            // the end to the owner's `recv` instead of leaving it waiting.
             self.broken = true;
+            self.writer.shutdown(Shutdown::Both).ok();
         }
         result
     }
@@ -80,7 +83,10 @@ impl PushConn {
         match self.io_timeout {
             None => self.replies.recv().map_err(|_| Error::Closed),
             Some(limit) => self.replies.recv_timeout(limit).map_err(|e| match e {
-                RecvTimeoutError::Timeout => Error::Io(io::Error::new(io::ErrorKind::TimedOut, "no reply within the io timeout")),
+                RecvTimeoutError::Timeout => Error::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no reply within the io timeout",
+                )),
                 RecvTimeoutError::Disconnected => Error::Closed,
             }),
         }
@@ -182,6 +188,7 @@ impl PushHub {
         if self.closed.is_some() {
             return Err(Error::Closed);
         }
+        encode_request(cmd, key, arg)?;
         self.start_heartbeat()?;
         let mut conns = lock(&self.conns);
         let slot = conns
@@ -262,7 +269,9 @@ fn ping_all(conns: &Conns) -> Result<()> {
     let mut conns = lock(conns);
     let mut first_error = None;
     for conn in conns.iter_mut().flatten() {
-        let outcome = conn.request("ping", "_", "").and_then(|l| expect_bare_ok(&l));
+        let outcome = conn
+            .request("ping", "_", "")
+            .and_then(|l| expect_bare_ok(&l));
         if let Err(e) = outcome {
             first_error.get_or_insert(e);
         }

@@ -56,7 +56,9 @@ impl RenewTarget {
             Ok(new_lease) => self.lease_s.store(*new_lease, Ordering::SeqCst),
             Err(Error::LeaseExpired) => self.lost.mark(LostReason::Expired),
             Err(Error::Rejected) => self.lost.mark(LostReason::NotHeld),
-            Err(e) if e.is_connection_error() => self.lost.mark(LostReason::Connection(e.to_string())),
+            Err(e) if e.is_connection_error() => {
+                self.lost.mark(LostReason::Connection(e.to_string()))
+            }
             Err(_) => {}
         }
         outcome

@@ -88,7 +88,8 @@ pub(crate) fn split_status(line: &str) -> (&str, &str) {
 /// The error a non-success reply stands for.
 pub(crate) fn failure(line: &str) -> Error {
     let (word, _) = split_status(line);
-    Error::from_status(word).unwrap_or_else(|| Error::Protocol(format!("unexpected reply {line:?}")))
+    Error::from_status(word)
+        .unwrap_or_else(|| Error::Protocol(format!("unexpected reply {line:?}")))
 }
 
 /// Accepts `ok` or `ok <rest>` and returns the rest; any other status is its error.
@@ -198,15 +199,21 @@ mod tests {
         let g = parse_grant("18ea9db47e590001d433357e6ef5d88b 60", "").expect("grant");
         assert_eq!(g.fence, 1795420800000000001);
         assert_eq!(g.lease_s, 60);
-        let g = parse_grant("18ea9db47e590001d433357e6ef5d88b 33 1795420800000000001", "")
-            .expect("grant with fence field");
+        let g = parse_grant(
+            "18ea9db47e590001d433357e6ef5d88b 33 1795420800000000001",
+            "",
+        )
+        .expect("grant with fence field");
         assert_eq!(g.fence, 1795420800000000001);
         let g = parse_grant("opaque 5 42", "").expect("fallback fence field");
         assert_eq!(g.fence, 42);
         assert!(parse_grant("", "").is_err());
         assert!(parse_grant("tok", "").is_err());
         assert!(parse_grant("opaque 5", "").is_err());
-        assert_eq!(fence_from_token("ffffffffffffffff0000000000000000"), Some(u64::MAX));
+        assert_eq!(
+            fence_from_token("ffffffffffffffff0000000000000000"),
+            Some(u64::MAX)
+        );
         assert_eq!(fence_from_token("short"), None);
         assert_eq!(fence_from_token("zzzzzzzzzzzzzzzz0000"), None);
         assert_eq!(fence_from_token("é123456789012345678"), None);

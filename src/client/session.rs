@@ -6,10 +6,10 @@
 //! `list.rs`. A request is never retried after it was sent: `incr` must not count
 //! twice.
 
-use super::conn::{Conn, check_value};
+use super::Client;
+use super::conn::{Conn, check_value, encode_request};
 use super::error::{Error, Result};
 use super::reply::{expect_bare_ok, expect_ok, parse_field};
-use super::Client;
 use std::time::{Duration, Instant};
 
 /// See the module docs. Blocking pops park the server's connection for their timeout.
@@ -49,7 +49,16 @@ impl Session {
 
     /// Sends one request to `servers[index]` and returns the raw reply line. With
     /// `wait`, the reply may take that much longer (blocking commands).
-    pub(crate) fn call_at(&mut self, index: usize, cmd: &str, key: &str, arg: &str, wait: Option<Duration>) -> Result<String> {
+    pub(crate) fn call_at(
+        &mut self,
+        index: usize,
+        cmd: &str,
+        key: &str,
+        arg: &str,
+        wait: Option<Duration>,
+    ) -> Result<String> {
+        // Refuse what cannot be sent before opening a connection for it.
+        encode_request(cmd, key, arg)?;
         let conn = self.conn(index)?;
         let result = match wait {
             Some(w) => conn.request_wait(cmd, key, arg, w),
@@ -68,7 +77,13 @@ impl Session {
     }
 
     /// `call` for a blocking command with a server-side timeout of `wait`.
-    pub(crate) fn call_wait(&mut self, cmd: &str, key: &str, arg: &str, wait: Duration) -> Result<String> {
+    pub(crate) fn call_wait(
+        &mut self,
+        cmd: &str,
+        key: &str,
+        arg: &str,
+        wait: Duration,
+    ) -> Result<String> {
         let index = self.client.server_index(key);
         self.call_at(index, cmd, key, arg, Some(wait))
     }
@@ -91,8 +106,8 @@ impl Session {
 
     /// The `stats` document of `servers[index]` (protocol.md §10).
     pub fn stats(&mut self, index: usize) -> Result<serde_json::Value> {
-        Ok(serde_json::from_str(&self.stats_raw(index)?)
-            .map_err(|e| Error::Protocol(format!("stats is not JSON: {e}")))?)
+        serde_json::from_str(&self.stats_raw(index)?)
+            .map_err(|e| Error::Protocol(format!("stats is not JSON: {e}")))
     }
 
     /// The `stats` document of `servers[index]` as the server sent it.

@@ -15,7 +15,6 @@
 //! This module is shared by every test binary; each uses a different subset.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -71,12 +70,16 @@ fn parse_listening(line: &str) -> Option<(String, SocketAddr)> {
     Some((kind.to_string(), addr.parse().ok()?))
 }
 
+/// Listener start-up lines: the channel fed by the stderr reader, and the
+/// `(kind, address)` pairs received from it so far.
+type Listeners = (Receiver<(String, SocketAddr)>, Vec<(String, SocketAddr)>);
+
 /// A running `dflockd` process. Killed and reaped when dropped.
 pub struct Server {
     child: Child,
     addr: SocketAddr,
     stderr: Arc<Mutex<Vec<String>>>,
-    listeners: Mutex<(Receiver<(String, SocketAddr)>, Vec<(String, SocketAddr)>)>,
+    listeners: Mutex<Listeners>,
 }
 
 impl Server {
@@ -123,10 +126,13 @@ impl Server {
             for line in BufReader::new(pipe).split(b'\n') {
                 let Ok(line) = line else { break };
                 let line = String::from_utf8_lossy(&line).into_owned();
-                if let Some(listener) = parse_listening(&line) {
+                let listener = parse_listening(&line);
+                // Store the line first: whoever receives the address may
+                // look for the line at once.
+                lines.lock().unwrap().push(line);
+                if let Some(listener) = listener {
                     let _ = tx.send(listener);
                 }
-                lines.lock().unwrap().push(line);
             }
         });
 
@@ -331,6 +337,12 @@ impl Client {
             .unwrap_or_else(|e| panic!("write {:?}: {e}", String::from_utf8_lossy(bytes)));
     }
 
+    /// Writes raw bytes, returning the error instead of panicking (for sockets
+    /// the server may already have closed).
+    pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
     /// Writes `cmd\nkey\narg\n` without reading the reply.
     pub fn send_req(&mut self, cmd: &str, key: &str, arg: &str) {
         self.send(format!("{cmd}\n{key}\n{arg}\n").as_bytes());
@@ -344,7 +356,9 @@ impl Client {
 
     /// Shuts down the sending side (end of input for the server).
     pub fn shutdown_write(&self) {
-        self.stream.shutdown(Shutdown::Write).expect("shutdown(Write)");
+        self.stream
+            .shutdown(Shutdown::Write)
+            .expect("shutdown(Write)");
     }
 
     pub fn set_read_timeout(&self, timeout: Duration) {
@@ -761,7 +775,10 @@ impl JsonParser<'_> {
             b'-' | b'0'..=b'9' => {
                 let start = self.i;
                 while self.i < self.s.len()
-                    && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    && matches!(
+                        self.s[self.i],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
                 {
                     self.i += 1;
                 }
@@ -817,13 +834,4 @@ impl JsonParser<'_> {
             }
         }
     }
-}
-
-/// Counts occurrences, for assertions over many replies.
-pub fn tally<'a>(items: impl IntoIterator<Item = &'a str>) -> HashMap<&'a str, usize> {
-    let mut map = HashMap::new();
-    for item in items {
-        *map.entry(item).or_insert(0) += 1;
-    }
-    map
 }

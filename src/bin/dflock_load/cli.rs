@@ -41,8 +41,10 @@ impl Mode {
 /// Load generator for servers that speak the dflockd protocol.
 ///
 /// Runs one mio event loop per thread, each driving its share of the
-/// connections as non-blocking state machines. Every reply is validated; the
-/// exit status is 1 when any error or timeout occurred, so it can gate CI.
+/// connections as non-blocking state machines. Every reply is validated.
+///
+/// Exit status: 0 clean run; 1 any error or timeout (so it can gate CI);
+/// 64 bad usage; 69 the server could not be reached or refused `auth`/`listen`.
 #[derive(Parser, Debug)]
 #[command(name = "dflock-load", version)]
 pub struct Args {
@@ -116,16 +118,13 @@ pub struct Args {
 
 impl Args {
     /// Parse the process arguments, with the mode-specific checks clap cannot express.
+    /// Usage errors exit with 64 (EX_USAGE), like `dflockd`'s.
     pub fn parse_checked() -> Args {
-        let args = Args::parse();
+        let args = Args::try_parse().unwrap_or_else(|e| usage_exit(e));
         let only = |set: bool, flag: &str, mode: Mode| {
             if set && args.mode != mode {
-                Args::command()
-                    .error(
-                        ErrorKind::ArgumentConflict,
-                        format!("{flag} only applies to {} mode", mode.name()),
-                    )
-                    .exit();
+                let msg = format!("{flag} only applies to {} mode", mode.name());
+                usage_exit(Args::command().error(ErrorKind::ArgumentConflict, msg));
             }
         };
         only(args.limit.is_some(), "--limit", Mode::Semaphore);
@@ -134,13 +133,19 @@ impl Args {
         only(args.value_size.is_some(), "--value-size", Mode::Kv);
         if args.timeout > 9_223_372_036 {
             Args::command()
-                .error(ErrorKind::ValueValidation, "--timeout is at most 9223372036")
+                .error(
+                    ErrorKind::ValueValidation,
+                    "--timeout is at most 9223372036",
+                )
                 .exit();
         }
         if let Some(t) = &args.auth_token {
             if t.trim().is_empty() || t.contains(['\n', '\r']) {
                 Args::command()
-                    .error(ErrorKind::ValueValidation, "--auth-token must be one non-blank line")
+                    .error(
+                        ErrorKind::ValueValidation,
+                        "--auth-token must be one non-blank line",
+                    )
                     .exit();
             }
         }
@@ -173,8 +178,20 @@ impl Args {
     }
 }
 
+/// Print a clap error and exit: 0 for `--help`/`--version`, 64 otherwise.
+fn usage_exit(e: clap::Error) -> ! {
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let _ = e.print();
+    std::process::exit(64);
+}
+
 fn parse_secs_or_zero(s: &str) -> Result<Duration, String> {
-    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if !v.is_finite() || !(0.0..=1e7).contains(&v) {
         return Err(format!("`{s}` is out of range (0 to 10000000 seconds)"));
     }

@@ -15,6 +15,8 @@ const MAX_LINE: usize = 4 * 1024 * 1024;
 /// Which reply (or push) the connection is waiting for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
+    /// Connected, no request sent yet.
+    Idle,
     /// Waiting for `ok <token> <lease>` to `l` / `sl`.
     Acquire,
     /// Waiting for `ok` to `r` / `sr`.
@@ -39,7 +41,9 @@ pub enum Step {
 
 pub enum Fill {
     /// Bytes arrived; `short` when the read did not fill the free space.
-    Data { short: bool },
+    Data {
+        short: bool,
+    },
     Eof,
     WouldBlock,
 }
@@ -115,9 +119,14 @@ impl Conn {
                     }
                     Ok(n) => end += n,
                     Err(e)
-                        if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
                     {
-                        return Err(format!("no reply to {name} from {addr} within {reply_timeout:?}"));
+                        return Err(format!(
+                            "no reply to {name} from {addr} within {reply_timeout:?}"
+                        ));
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(io_err(e)),
@@ -129,7 +138,10 @@ impl Conn {
                     ("auth", b"error") => " (the server has no auth token configured)",
                     _ => "",
                 };
-                return Err(format!("{name} failed: server replied {}{hint}", show(line)));
+                return Err(format!(
+                    "{name} failed: server replied {}{hint}",
+                    show(line)
+                ));
             }
         }
         s.set_read_timeout(None).map_err(io_err)?;
@@ -145,7 +157,7 @@ impl Conn {
             inb,
             in_start: start,
             in_end: end,
-            step: if sub { Step::Listening } else { Step::Done },
+            step: if sub { Step::Listening } else { Step::Idle },
             deadline: now,
             op_start: now,
             measured: false,

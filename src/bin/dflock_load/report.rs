@@ -18,13 +18,22 @@ pub struct Latency {
 impl Latency {
     fn of(h: &Histogram<u64>, max: u64) -> Latency {
         if h.is_empty() {
-            return Latency { mean: 0.0, p50: 0, p99: 0, p999: 0, max: 0 };
+            return Latency {
+                mean: 0.0,
+                p50: 0,
+                p99: 0,
+                p999: 0,
+                max: 0,
+            };
         }
+        // The histogram reports a bucket's highest equivalent value, which can
+        // exceed the exact maximum kept alongside it.
+        let q = |q: f64| h.value_at_quantile(q).min(max);
         Latency {
-            mean: h.mean(),
-            p50: h.value_at_quantile(0.50),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
+            mean: h.mean().min(max as f64),
+            p50: q(0.50),
+            p99: q(0.99),
+            p999: q(0.999),
             max,
         }
     }
@@ -84,7 +93,9 @@ impl Summary {
             );
         }
         samples.truncate(SAMPLES);
-        let since = |t: Option<Instant>| t.map_or(0.0, |t| t.saturating_duration_since(start).as_secs_f64());
+        let since = |t: Option<Instant>| {
+            t.map_or(0.0, |t| t.saturating_duration_since(start).as_secs_f64())
+        };
         Summary {
             elapsed_s: since(last_op),
             ops,
@@ -117,13 +128,21 @@ impl Summary {
     }
 
     fn cpu_us_per(&self, n: u64) -> f64 {
-        if n == 0 { 0.0 } else { self.cpu_ns as f64 / 1000.0 / n as f64 }
+        if n == 0 {
+            0.0
+        } else {
+            self.cpu_ns as f64 / 1000.0 / n as f64
+        }
     }
 
     /// Client CPU as a percentage of one core over the measured time.
     fn cpu_percent(&self) -> f64 {
         let secs = self.elapsed_s.max(self.delivery_elapsed_s);
-        if secs > 0.0 { self.cpu_ns as f64 / 1e9 / secs * 100.0 } else { 0.0 }
+        if secs > 0.0 {
+            self.cpu_ns as f64 / 1e9 / secs * 100.0
+        } else {
+            0.0
+        }
     }
 
     /// The report after the echoed command line.
@@ -143,7 +162,9 @@ impl Summary {
         match args.mode {
             Mode::Semaphore => what.push_str(&format!(", limit {}", args.limit())),
             Mode::Pipeline => what.push_str(&format!(", depth {}", args.depth())),
-            Mode::Pubsub => what.push_str(&format!(" publishing, {} subscribers", args.subscribers())),
+            Mode::Pubsub => {
+                what.push_str(&format!(" publishing, {} subscribers", args.subscribers()))
+            }
             Mode::Kv => what.push_str(&format!(", {}-byte values", args.value_size())),
             _ => {}
         }
@@ -162,8 +183,16 @@ impl Summary {
             args.warmup.as_secs_f64(),
             self.elapsed_s
         ));
-        let unit = if args.mode == Mode::Pubsub { "publishes/s" } else { "ops/s" };
-        line(format!("ops          {} ({:.1} {unit})", self.ops, self.ops_per_sec()));
+        let unit = if args.mode == Mode::Pubsub {
+            "publishes/s"
+        } else {
+            "ops/s"
+        };
+        line(format!(
+            "ops          {} ({:.1} {unit})",
+            self.ops,
+            self.ops_per_sec()
+        ));
         line(format!("latency µs   {}", self.latency.text()));
         if args.mode == Mode::Pubsub {
             line(format!(
@@ -179,7 +208,10 @@ impl Summary {
             line(format!("  {e}"));
         }
         if self.errors as usize > self.samples.len() {
-            line(format!("  ({} more not shown)", self.errors as usize - self.samples.len()));
+            line(format!(
+                "  ({} more not shown)",
+                self.errors as usize - self.samples.len()
+            ));
         }
         line(format!("timeouts     {}", self.timeouts));
         let mut cpu = format!(
@@ -188,7 +220,10 @@ impl Summary {
             self.cpu_percent()
         );
         if args.mode == Mode::Pubsub {
-            cpu.push_str(&format!(", {:.3} µs/delivery", self.cpu_us_per(self.deliveries)));
+            cpu.push_str(&format!(
+                ", {:.3} µs/delivery",
+                self.cpu_us_per(self.deliveries)
+            ));
         }
         line(cpu);
         s
@@ -215,7 +250,10 @@ impl Summary {
             Mode::Pubsub => put("subscribers", json!(args.subscribers())),
             _ => {}
         }
-        put("elapsed_s", json!((self.elapsed_s * 1000.0).round() / 1000.0));
+        put(
+            "elapsed_s",
+            json!((self.elapsed_s * 1000.0).round() / 1000.0),
+        );
         put("ops", json!(self.ops));
         put("ops_per_sec", json!(r2(self.ops_per_sec())));
         put("mean_us", json!(r2(self.latency.mean)));
@@ -238,7 +276,10 @@ impl Summary {
             put("delivery_p99_us", json!(self.delivery.p99));
             put("delivery_p999_us", json!(self.delivery.p999));
             put("delivery_max_us", json!(self.delivery.max));
-            put("cpu_us_per_delivery", json!((self.cpu_us_per(self.deliveries) * 1000.0).round() / 1000.0));
+            put(
+                "cpu_us_per_delivery",
+                json!((self.cpu_us_per(self.deliveries) * 1000.0).round() / 1000.0),
+            );
         }
         put("passed", json!(!self.failed()));
         Value::Object(m)

@@ -73,7 +73,11 @@ pub fn thread_cpu() -> (u64, u64) {
 /// CPU nanoseconds between two `thread_cpu` readings.
 pub fn cpu_between(a: (u64, u64), b: (u64, u64)) -> u64 {
     let sched = b.0.saturating_sub(a.0);
-    if sched > 0 { sched } else { b.1.saturating_sub(a.1) }
+    if sched > 0 {
+        sched
+    } else {
+        b.1.saturating_sub(a.1)
+    }
 }
 
 #[cfg(test)]

@@ -147,6 +147,9 @@ pub fn run(mut conns: Vec<Conn>, plan: Arc<Plan>, shared: Arc<Shared>) -> Outcom
     }
     w.maybe_start_cpu(now);
     for c in conns.iter_mut() {
+        if c.step == Step::Done {
+            continue;
+        }
         if c.sub {
             c.next_ping = now + PING_EVERY;
         } else if let Err(e) = w.next_op(c, now) {
@@ -237,8 +240,14 @@ impl Worker {
                 Ok(Fill::WouldBlock) => return,
                 Ok(Fill::Eof) => {
                     let msg = match c.step {
-                        Step::Listening => "connection closed by the server".to_string(),
-                        s => format!("connection closed by the server while waiting for the reply to {}", self.request_name(s)),
+                        Step::Listening => {
+                            "connection closed by the server (a slow-consumer close? §2.7)"
+                                .to_string()
+                        }
+                        s => format!(
+                            "connection closed by the server while waiting for the reply to {}",
+                            self.request_name(s)
+                        ),
                     };
                     self.fail(c, msg);
                     return;
@@ -285,7 +294,7 @@ impl Worker {
             Step::Cleanup if self.plan.mode == Mode::Kv => "kdel",
             Step::Cleanup => "cset",
             Step::Listening => "ping",
-            Step::Done => "nothing",
+            Step::Idle | Step::Done => "nothing",
         }
     }
 
@@ -311,7 +320,11 @@ impl Worker {
                     return Err(self.unexpected(c.step, "\"ok <token> <lease>\"", line));
                 };
                 c.token.copy_from_slice(token);
-                let cmd: &[u8] = if self.plan.mode == Mode::Semaphore { b"sr" } else { b"r" };
+                let cmd: &[u8] = if self.plan.mode == Mode::Semaphore {
+                    b"sr"
+                } else {
+                    b"r"
+                };
                 let token = c.token;
                 c.begin();
                 c.push_request(cmd, |o| o.extend_from_slice(&token));
@@ -390,6 +403,7 @@ impl Worker {
                 }
                 Err(format!("unexpected line {} on a subscriber", show(line)))
             }
+            Step::Idle => Err(format!("unexpected line {} before any request", show(line))),
             Step::Done => Ok(()),
         }
     }
@@ -430,9 +444,8 @@ impl Worker {
 
     /// Start the connection's next op, or its clean-up when the run is over.
     fn next_op(&mut self, c: &mut Conn, now: Instant) -> Result<(), String> {
-        let plan = Arc::clone(&self.plan);
-        let measuring = now >= plan.warmup_end;
-        let finished = match (plan.rounds, plan.stop) {
+        let measuring = now >= self.plan.warmup_end;
+        let finished = match (self.plan.rounds, self.plan.stop) {
             (Some(r), _) => measuring && c.started >= r,
             (None, Some(stop)) => now >= stop,
             (None, None) => true,
@@ -440,6 +453,8 @@ impl Worker {
         if finished {
             return self.cleanup(c, now);
         }
+        // Borrowed, not cloned: an Arc clone per op would bounce its count between threads.
+        let plan = &*self.plan;
         c.op_start = now;
         c.measured = measuring;
         if measuring {
@@ -499,7 +514,9 @@ impl Worker {
             }
             Mode::Pubsub => {
                 let sent_ns = (now - plan.epoch).as_nanos() as u64;
-                request(c.begin(), b"signal", &plan.channel, |o| push_u64(o, sent_ns));
+                request(c.begin(), b"signal", &plan.channel, |o| {
+                    push_u64(o, sent_ns)
+                });
                 c.step = Step::Signal;
             }
         }
@@ -533,7 +550,7 @@ impl Worker {
     fn housekeeping(&mut self, conns: &mut [Conn], now: Instant) {
         for c in conns.iter_mut() {
             match c.step {
-                Step::Done => {}
+                Step::Done | Step::Idle => {}
                 Step::Listening => {
                     if c.pings > 0 && now > c.deadline {
                         let t = self.plan.reply_timeout;
@@ -550,9 +567,20 @@ impl Worker {
                 }
                 step => {
                     if now > c.deadline {
-                        let waited = c.deadline - c.op_start.min(c.deadline);
                         let name = self.request_name(step);
-                        self.fail(c, format!("no reply to {name} within {waited:?}"));
+                        let rt = self.plan.reply_timeout;
+                        let within = if step == Step::Acquire {
+                            format!(
+                                "the {} s acquire timeout + {rt:?}",
+                                self.plan.acquire_timeout
+                            )
+                        } else {
+                            format!("{rt:?}")
+                        };
+                        self.fail(
+                            c,
+                            format!("no reply to {name} within {within} (--reply-timeout)"),
+                        );
                     }
                 }
             }
@@ -608,14 +636,20 @@ mod tests {
     #[test]
     fn grants() {
         let t = b"18ea9db47e590001d433357e6ef5d88b";
-        assert_eq!(parse_grant(b"ok 18ea9db47e590001d433357e6ef5d88b 33"), Some(&t[..]));
+        assert_eq!(
+            parse_grant(b"ok 18ea9db47e590001d433357e6ef5d88b 33"),
+            Some(&t[..])
+        );
         assert_eq!(
             parse_grant(b"ok 18ea9db47e590001d433357e6ef5d88b 60 1795420800000000001"),
             Some(&t[..])
         );
         assert_eq!(parse_grant(b"ok 18ea9db47e590001d433357e6ef5d88b"), None);
         assert_eq!(parse_grant(b"ok 18EA9DB47E590001D433357E6EF5D88B 33"), None);
-        assert_eq!(parse_grant(b"ok 18ea9db47e590001d433357e6ef5d88b 33 1 2"), None);
+        assert_eq!(
+            parse_grant(b"ok 18ea9db47e590001d433357e6ef5d88b 33 1 2"),
+            None
+        );
         assert_eq!(parse_grant(b"timeout"), None);
         assert_eq!(parse_grant(b"error_auth"), None);
     }
