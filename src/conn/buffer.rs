@@ -189,7 +189,10 @@ mod tests {
         b.consume(600);
         assert_eq!(b.data(), &[2; 400][..]);
         b.consume(400);
-        assert!(b.buf.capacity() <= KEEP_CAPACITY, "a small buffer may be kept");
+        assert!(
+            b.buf.capacity() <= KEEP_CAPACITY,
+            "a small buffer may be kept"
+        );
     }
 
     #[test]
