@@ -34,3 +34,6 @@ pub mod server;
 pub mod state;
 pub mod stats;
 pub mod timer;
+
+#[cfg(test)]
+mod test_rng;

@@ -285,23 +285,7 @@ mod tests {
         }
     }
 
-    /// Deterministic xorshift64 (Marsaglia), so the run is the same every time.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::test_rng::XorShift;
 
     #[test]
     fn random_bytes_never_panic() {

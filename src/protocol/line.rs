@@ -909,24 +909,7 @@ mod tests {
         assert_eq!(http_guard(b"CONNECT"), HttpGuard::NeedMore);
     }
 
-    /// Deterministic xorshift64 (Marsaglia): the tests must not depend on an RNG
-    /// crate or on a seed that changes between runs.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::test_rng::XorShift;
 
     /// Naive restatement of §2.1, §2.2 and §9 recognition: splits the whole
     /// buffer at every LF first, then applies each rule as the spec words it.

@@ -376,23 +376,7 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// xorshift64: deterministic, dependency-free randomness for the tests.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::test_rng::XorShift as Rng;
 
     const SPAN: u64 = 1 << SPAN_BITS;
 
@@ -431,17 +415,17 @@ mod tests {
     }
 
     fn random_deadline(rng: &mut Rng, now: u64, ids: &[(TimerKey, u64)]) -> u64 {
-        match rng.below(100) {
-            0..15 => now.saturating_sub(rng.below(1_000_000)),
+        match rng.below_u64(100) {
+            0..15 => now.saturating_sub(rng.below_u64(1_000_000)),
             15..20 => now,
-            20..45 => now + 1 + rng.below(1000),
-            45..65 => now + rng.below(1 << 24),
-            65..80 => now + rng.below(SPAN),
-            80..90 => now + SPAN + rng.below(SPAN << 2),
-            90..93 => rng.below(9_223_372_036_000),
+            20..45 => now + 1 + rng.below_u64(1000),
+            45..65 => now + rng.below_u64(1 << 24),
+            65..80 => now + rng.below_u64(SPAN),
+            80..90 => now + SPAN + rng.below_u64(SPAN << 2),
+            90..93 => rng.below_u64(9_223_372_036_000),
             93..95 => u64::MAX,
             _ if ids.is_empty() => now,
-            _ => ids[rng.below(ids.len() as u64) as usize].1,
+            _ => ids[rng.below_u64(ids.len() as u64) as usize].1,
         }
     }
 
@@ -449,27 +433,27 @@ mod tests {
     fn random_against_reference() {
         const TOTAL: usize = 100_000;
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let mut now = rng.below(1 << 40);
+        let mut now = rng.below_u64(1 << 40);
         let mut w = Wheel::new(now);
         let mut reference = Reference::new();
         let mut ids: Vec<(TimerKey, u64)> = Vec::new();
         let mut to_cancel = Vec::new();
         let (mut cancelled, mut stale) = (0, 0);
         while ids.len() < TOTAL {
-            for _ in 0..=rng.below(200) {
+            for _ in 0..=rng.below_u64(200) {
                 let deadline = random_deadline(&mut rng, now, &ids);
                 let id = ids.len() as u64;
                 let key = w.insert(deadline, id);
                 assert_eq!(w.deadline(key), Some(deadline));
                 assert!(reference.insert((deadline, id), key).is_none());
                 ids.push((key, deadline));
-                if rng.below(5) == 0 {
+                if rng.below_u64(5) == 0 {
                     to_cancel.push(id);
                 }
             }
             // Cancel some earlier picks; those that fired meanwhile must be no-ops.
-            for _ in 0..rng.below(to_cancel.len() as u64 + 1) {
-                let id = to_cancel.swap_remove(rng.below(to_cancel.len() as u64) as usize);
+            for _ in 0..rng.below_u64(to_cancel.len() as u64 + 1) {
+                let id = to_cancel.swap_remove(rng.below_u64(to_cancel.len() as u64) as usize);
                 let (key, deadline) = ids[id as usize];
                 let expected = reference.remove(&(deadline, id)).map(|_| id);
                 cancelled += usize::from(expected.is_some());
@@ -478,17 +462,17 @@ mod tests {
                 assert_eq!(w.cancel(key), None);
                 assert_eq!(w.deadline(key), None);
             }
-            let step = match rng.below(100) {
-                0..30 => rng.below(3),
-                30..55 => rng.below(5000),
-                55..70 => rng.below(1 << 24),
+            let step = match rng.below_u64(100) {
+                0..30 => rng.below_u64(3),
+                30..55 => rng.below_u64(5000),
+                55..70 => rng.below_u64(1 << 24),
                 70..90 => w.poll_at().map_or(0, |at| at.saturating_sub(now)),
-                _ => rng.below(SPAN << 1),
+                _ => rng.below_u64(SPAN << 1),
             };
             now += step;
             drain(&mut w, now, &mut reference, &ids);
             // A clock that goes backwards is taken as the last `now`.
-            assert_eq!(w.poll(now.saturating_sub(rng.below(1 << 20))), None);
+            assert_eq!(w.poll(now.saturating_sub(rng.below_u64(1 << 20))), None);
         }
         assert!(cancelled > TOTAL / 10, "only {cancelled} cancelled");
         assert!(stale > 0);
@@ -548,9 +532,9 @@ mod tests {
         let mut ids = Vec::new();
         for round in 0..2_000u64 {
             // Deadlines right at and around slot and level boundaries.
-            let level = rng.below(LEVELS as u64 + 1) as u32;
+            let level = rng.below_u64(LEVELS as u64 + 1) as u32;
             let unit = 1u64 << (SLOT_BITS * level);
-            let deadline = (now / unit + rng.below(4)) * unit + rng.below(3) - 1;
+            let deadline = (now / unit + rng.below_u64(4)) * unit + rng.below_u64(3) - 1;
             let key = w.insert(deadline, round);
             reference.insert((deadline, round), key);
             ids.push((key, deadline));
@@ -560,15 +544,15 @@ mod tests {
                 }
             };
             check(&w, &reference);
-            if rng.below(3) == 0 {
+            if rng.below_u64(3) == 0 {
                 // Cancel the earliest: the bound may go stale, never late.
                 if let Some(((_, id), key)) = reference.pop_first() {
                     assert_eq!(w.cancel(key), Some(id));
                 }
                 check(&w, &reference);
             }
-            if rng.below(4) == 0 {
-                now = w.poll_at().unwrap_or(now).max(now) + rng.below(2);
+            if rng.below_u64(4) == 0 {
+                now = w.poll_at().unwrap_or(now).max(now) + rng.below_u64(2);
                 drain(&mut w, now, &mut reference, &ids);
             }
         }
@@ -577,12 +561,12 @@ mod tests {
     #[test]
     fn sleeping_until_poll_at_fires_exactly_on_time() {
         let mut rng = Rng(0x0123_4567_89AB_CDEF);
-        let start = rng.below(1 << 40);
+        let start = rng.below_u64(1 << 40);
         let mut w = Wheel::new(start);
         let mut pending = 0u64;
         for i in 0..20_000u64 {
             let range = [64, 1 << 12, 1 << 24, SPAN, SPAN << 3][i as usize % 5];
-            w.insert(start + 1 + rng.below(range), i);
+            w.insert(start + 1 + rng.below_u64(range), i);
             pending += 1;
         }
         let mut wakeups = 0u64;
@@ -593,7 +577,7 @@ mod tests {
                 pending -= 1;
                 // Re-arm some timers relative to the new time.
                 if i % 7 == 0 && i < 20_000 {
-                    w.insert(now + 1 + rng.below(1 << 20), i + 20_000);
+                    w.insert(now + 1 + rng.below_u64(1 << 20), i + 20_000);
                     pending += 1;
                 }
             }

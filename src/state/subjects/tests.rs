@@ -417,17 +417,7 @@ fn stats_sort_by_pattern_then_group_bytewise() {
     assert_eq!(ps.stats(), want);
 }
 
-/// Deterministic xorshift64 (no extra crates; same sequence every run).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n) as usize
-    }
-}
+use crate::test_rng::XorShift as Rng;
 
 #[test]
 fn random_operations_agree_with_a_reference_model() {

@@ -498,21 +498,7 @@ mod tests {
         assert_eq!(matched(&t, "q.r"), ["q.>"]);
     }
 
-    /// Deterministic xorshift64 (no extra crates; same sequence every run).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> usize {
-            (self.next() % n) as usize
-        }
-    }
+    use crate::test_rng::XorShift as Rng;
 
     const ALPHABET: [&str; 4] = ["a", "b", "", "cd"];
 
