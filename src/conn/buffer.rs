@@ -55,9 +55,17 @@ impl InBuf {
         }
     }
 
-    /// Read from `src` until WouldBlock, EOF, or `cap` bytes are buffered.
+    /// Read from `src` until it is drained, at EOF, or `cap` bytes are buffered.
     /// Returns the outcome and the number of bytes read.
-    pub fn read_from(&mut self, src: &mut impl Read, cap: usize) -> io::Result<(Io, usize)> {
+    ///
+    /// `until_eof`: the peer has hung up, so keep reading past a short read
+    /// until the end of stream shows (its edge was already consumed).
+    pub fn read_from(
+        &mut self,
+        src: &mut impl Read,
+        cap: usize,
+        until_eof: bool,
+    ) -> io::Result<(Io, usize)> {
         let mut total = 0;
         loop {
             if self.len() >= cap {
@@ -80,7 +88,7 @@ impl InBuf {
                 Ok(n) => {
                     self.buf.truncate(old + n);
                     total += n;
-                    if n < chunk {
+                    if n < chunk && !until_eof {
                         // A short read emptied the socket's queue. With
                         // edge-triggered readiness, data arriving later raises
                         // a new event, so the extra read that would only say
@@ -179,12 +187,18 @@ mod tests {
         let mut data = vec![1; 4000];
         data.extend_from_slice(&[2; 1000]);
         let mut src = Chunks(vec![data]);
-        assert_eq!(b.read_from(&mut src, 4000).unwrap(), (Io::Stopped, 4000));
+        assert_eq!(
+            b.read_from(&mut src, 4000, false).unwrap(),
+            (Io::Stopped, 4000)
+        );
         assert_eq!(b.data().len(), 4000);
         b.consume(4000);
         assert_eq!(b.buf.capacity(), 0, "an emptied large buffer is released");
         // The last read comes back short: the socket is drained, no EAGAIN read needed.
-        assert_eq!(b.read_from(&mut src, 4000).unwrap(), (Io::WouldBlock, 1000));
+        assert_eq!(
+            b.read_from(&mut src, 4000, false).unwrap(),
+            (Io::WouldBlock, 1000)
+        );
         assert_eq!(b.data(), &[2; 1000][..]);
         b.consume(600);
         assert_eq!(b.data(), &[2; 400][..]);
@@ -199,9 +213,15 @@ mod tests {
     fn would_block_and_eof_are_reported() {
         let mut b = InBuf::default();
         let mut src = Chunks(Vec::new());
-        assert_eq!(b.read_from(&mut src, 100).unwrap(), (Io::WouldBlock, 0));
+        assert_eq!(
+            b.read_from(&mut src, 100, false).unwrap(),
+            (Io::WouldBlock, 0)
+        );
         let mut eof: &[u8] = b"";
-        assert_eq!(b.read_from(&mut eof, 100).unwrap(), (Io::Eof, 0));
+        let mut tail: &[u8] = b"last";
+        assert_eq!(b.read_from(&mut tail, 100, true).unwrap(), (Io::Eof, 4));
+        b.consume(4);
+        assert_eq!(b.read_from(&mut eof, 100, false).unwrap(), (Io::Eof, 0));
     }
 
     #[test]

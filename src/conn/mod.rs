@@ -47,6 +47,8 @@ pub struct Conn {
     pub last_dread: bool,
     /// On the ready list.
     pub queued: bool,
+    /// On the end-of-iteration flush list.
+    pub flush_queued: bool,
     /// Reading paused by back-pressure (full input or output over the limit).
     pub paused: bool,
     /// Last byte received (ms).
@@ -77,6 +79,7 @@ impl Conn {
             authed: false,
             last_dread: false,
             queued: false,
+            flush_queued: false,
             paused: false,
             last_rx: now,
             req_start: now,

@@ -89,7 +89,7 @@ impl Server {
         }
         if c.readable && wants {
             let was_empty = c.inbuf.is_empty();
-            match c.inbuf.read_from(&mut c.stream, self.net.max_input) {
+            match c.inbuf.read_from(&mut c.stream, self.net.max_input, c.hup) {
                 Ok((io, n)) => {
                     if n > 0 {
                         c.last_rx = now;
@@ -335,8 +335,9 @@ impl Server {
                         c.phase = Phase::Open;
                         c.last_rx = self.clock.now();
                     }
-                    // The writable invariant: flush now, then let it parse what it buffered.
-                    self.flush(conn);
+                    // The writable invariant: the reply leaves in this iteration's
+                    // flush; the next pass runs the requests it buffered while parked.
+                    self.queue_flush(conn);
                     self.mark_ready(conn);
                 }
                 Out::Push { conn, frame } => {
@@ -353,7 +354,7 @@ impl Server {
                         continue;
                     }
                     c.outbuf.extend(&frame);
-                    self.flush(conn);
+                    self.queue_flush(conn);
                 }
                 Out::CloseSlow { conn } => self.close_slow(conn),
             }
@@ -364,6 +365,35 @@ impl Server {
         if !self.outbox.is_empty() {
             self.deliver_outbox();
         }
+    }
+
+    /// Flush `id` at the end of this loop iteration. Pushes from every signal
+    /// handled in the iteration then leave in one write per subscriber instead
+    /// of one write per frame.
+    fn queue_flush(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.get_mut(id.slot as usize) {
+            if c.id == id && !c.flush_queued {
+                c.flush_queued = true;
+                self.to_flush.push(id);
+            }
+        }
+    }
+
+    /// Write out everything queued by `queue_flush`.
+    pub(super) fn flush_queued(&mut self) {
+        let ids = std::mem::take(&mut self.to_flush);
+        for &id in &ids {
+            if let Some(c) = self.conns.get_mut(id.slot as usize) {
+                if c.id == id {
+                    c.flush_queued = false;
+                    self.flush(id);
+                }
+            }
+        }
+        // Keep the allocation for the next iteration.
+        let mut ids = ids;
+        ids.clear();
+        self.to_flush = ids;
     }
 
     fn close_slow(&mut self, id: ConnId) {

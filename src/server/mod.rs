@@ -65,6 +65,8 @@ pub struct Server {
     per_ip: HashMap<IpAddr, u32>,
     next_serial: u64,
     ready: VecDeque<ConnId>,
+    /// Connections with pushed output to write at the end of the iteration.
+    to_flush: Vec<ConnId>,
     dead: Vec<ConnId>,
     clock: Clock,
     wheel: Wheel<Timer>,
@@ -139,6 +141,7 @@ impl Server {
             per_ip: HashMap::new(),
             next_serial: 1,
             ready: VecDeque::new(),
+            to_flush: Vec::new(),
             dead: Vec::new(),
             wheel: Wheel::new(clock.now()),
             clock,
@@ -200,6 +203,8 @@ impl Server {
             self.accept_pending();
             self.serve_ready();
             self.reap();
+            self.flush_queued();
+            self.reap();
             if self.stop_now || (self.draining && self.conns.is_empty()) {
                 log::info!("exiting");
                 return 0;
@@ -208,7 +213,7 @@ impl Server {
     }
 
     fn poll_timeout(&mut self) -> Duration {
-        if !self.ready.is_empty() {
+        if !self.ready.is_empty() || !self.to_flush.is_empty() {
             return Duration::ZERO;
         }
         let now = self.clock.update();

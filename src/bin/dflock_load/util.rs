@@ -102,13 +102,18 @@ mod tests {
 
     #[test]
     fn cpu_reading_works_here() {
+        // Burn CPU (black_box keeps the optimizer from folding the loop) until
+        // the reading moves; /proc's tick-based fallback needs up to 10 ms.
         let a = thread_cpu();
+        let start = std::time::Instant::now();
         let mut x = 0u64;
-        for i in 0..20_000_000u64 {
-            x = x.wrapping_add(i * i);
+        let mut b = a;
+        while cpu_between(a, b) == 0 && start.elapsed() < std::time::Duration::from_secs(2) {
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_add(i * i));
+            }
+            b = thread_cpu();
         }
-        std::hint::black_box(x);
-        let b = thread_cpu();
         assert!(cpu_between(a, b) > 0 || (a == (0, 0) && b == (0, 0)));
     }
 }
