@@ -432,3 +432,14 @@ fn write_stdout(text: &str) -> i32 {
         Err(_) => 1,
     }
 }
+
+/// Re-read the auth token file on SIGHUP (config.md §7), with the same
+/// validation as at start. `Err` is a one-line message for the log.
+pub fn reload_auth_token(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let file = settings::NamedPath {
+        path: path.to_path_buf(),
+        flag: "--auth-token-file",
+        origin: settings::Origin::Flag,
+    };
+    read::read_token_file(&file).map_err(|e| e.message().to_owned())
+}

@@ -45,6 +45,8 @@ pub struct NetConfig {
     pub write_timeout_ms: u64,
     pub shutdown_timeout_ms: u64,
     pub auth_token: Option<Vec<u8>>,
+    /// Where the token came from, for SIGHUP reloads.
+    pub auth_token_file: Option<std::path::PathBuf>,
 }
 
 struct Listener {
@@ -119,6 +121,7 @@ impl Server {
             write_timeout_ms: cfg.write_timeout_s.saturating_mul(1000),
             shutdown_timeout_ms: cfg.shutdown_timeout_s.saturating_mul(1000),
             auth_token: cfg.auth_token.clone(),
+            auth_token_file: cfg.auth_token_file.clone(),
         };
         let state_cfg = StateConfig {
             default_lease_s: cfg.default_lease_s,

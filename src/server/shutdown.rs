@@ -13,7 +13,10 @@ use mio::{Interest, Registry, Token};
 use std::io::{self, Read};
 
 pub struct Signals {
+    /// SIGTERM and SIGINT.
     rx: UnixStream,
+    /// SIGHUP (reload), on its own pipe so it never counts as a stop.
+    hup_rx: UnixStream,
     readable: bool,
 }
 
@@ -24,9 +27,14 @@ impl Signals {
         for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
             signal_hook::low_level::pipe::register(sig, tx.try_clone()?)?;
         }
+        let (mut hup_rx, hup_tx) = UnixStream::pair()?;
+        let hup_tx = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(hup_tx));
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, hup_tx)?;
         registry.register(&mut rx, token, Interest::READABLE)?;
+        registry.register(&mut hup_rx, token, Interest::READABLE)?;
         Ok(Signals {
             rx,
+            hup_rx,
             readable: false,
         })
     }
@@ -39,26 +47,34 @@ impl Signals {
         self.readable
     }
 
-    /// Number of termination signals received since the last call.
-    fn take(&mut self) -> usize {
-        let mut n = 0;
-        let mut buf = [0u8; 64];
-        loop {
-            match self.rx.read(&mut buf) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
-        }
+    /// (termination signals, reload signals) received since the last call.
+    fn take(&mut self) -> (usize, usize) {
         self.readable = false;
-        n
+        (drain(&mut self.rx), drain(&mut self.hup_rx))
     }
+}
+
+/// Read a signal pipe empty; each byte is one signal.
+fn drain(rx: &mut UnixStream) -> usize {
+    let mut n = 0;
+    let mut buf = [0u8; 64];
+    loop {
+        match rx.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    n
 }
 
 impl Server {
     pub(super) fn on_signals(&mut self) {
-        let n = self.signals.take();
+        let (n, hups) = self.signals.take();
+        if hups > 0 {
+            self.reload();
+        }
         if n == 0 {
             return;
         }
@@ -117,6 +133,30 @@ impl Server {
             let at = deadline_after(self.clock.now(), self.net.shutdown_timeout_ms);
             self.wheel.insert(at, Timer::Shutdown);
         }
+    }
+}
+
+impl Server {
+    /// SIGHUP: re-read the auth token file (config.md §7). New authentications
+    /// use the new token; authenticated connections stay authenticated. On
+    /// failure the old token stays in use. TLS material is reloaded here too
+    /// once TLS exists.
+    fn reload(&mut self) {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        sd_notify(&format!("RELOADING=1\nMONOTONIC_USEC={now_us}"));
+        match &self.net.auth_token_file {
+            None => log::info!("reload: nothing to reload (no --auth-token-file)"),
+            Some(path) => match crate::config::reload_auth_token(path) {
+                Ok(token) => {
+                    self.net.auth_token = Some(token);
+                    log::info!("reload: auth token re-read from {}", path.display());
+                }
+                Err(e) => log::error!("reload failed, keeping the old token: {e}"),
+            },
+        }
+        sd_notify("READY=1");
     }
 }
 
