@@ -5,6 +5,13 @@ use super::{State, Via};
 use crate::protocol::reply::Reply;
 use serde_json::{Map, Value, json};
 
+/// Time left until a deadline, in seconds. Deadlines carry one extra
+/// millisecond so they never fire early (`timer::deadline_after`); it is not
+/// part of the lease or TTL the user asked for, so it is not shown.
+fn remaining(deadline: u64, now: u64) -> Value {
+    secs(deadline.saturating_sub(now.saturating_add(1)))
+}
+
 /// Seconds with millisecond precision, as JSON numbers.
 fn secs(ms: u64) -> Value {
     json!(ms as f64 / 1000.0)
@@ -60,7 +67,7 @@ impl State {
                 Some(h) if h.via == Via::Dread => (h.owner_serial, Value::Null, h.token.fence),
                 Some(h) => (
                     h.owner_serial,
-                    secs(h.deadline.saturating_sub(now)),
+                    remaining(h.deadline, now),
                     h.token.fence,
                 ),
                 None => (0, json!(0), 0),
@@ -111,7 +118,7 @@ impl State {
                 .map(|e| {
                     json!({
                         "key": &*e.name, "value_len": e.value.len(),
-                        "ttl": e.ttl.map_or(Value::Null, |(_, d)| secs(d.saturating_sub(now))),
+                        "ttl": e.ttl.map_or(Value::Null, |(_, d)| remaining(d, now)),
                         "idle_s": secs(now.saturating_sub(e.written)),
                     })
                 })
