@@ -65,11 +65,7 @@ impl State {
             }
             let (owner, lease, fence) = match r.holders.first() {
                 Some(h) if h.via == Via::Dread => (h.owner_serial, Value::Null, h.token.fence),
-                Some(h) => (
-                    h.owner_serial,
-                    remaining(h.deadline, now),
-                    h.token.fence,
-                ),
+                Some(h) => (h.owner_serial, remaining(h.deadline, now), h.token.fence),
                 None => (0, json!(0), 0),
             };
             locks.push(json!({
