@@ -42,10 +42,15 @@ DFLOCK_LOAD_BIN=${DFLOCK_LOAD_BIN:-}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/compare-redis.XXXXXX")
 PIDS=()     # every server this script started and has not stopped yet
+CHILD=      # the client (dflock-load, redis-benchmark, python3) running now
 ROWS=()     # result rows, tab-separated, printed as the table at the end
+# Hard time limit of any one client run: a safety net only, every workload
+# bounds itself (durations, request counts, socket timeouts).
+LIMIT=$((DURATION * 4 + 300))
 
+# die MESSAGE [STATUS]
 die() {
-    echo "compare-redis: $*" >&2
+    echo "compare-redis: $1" >&2
     exit "${2:-1}"
 }
 
@@ -69,6 +74,10 @@ stop_pid() {
 
 cleanup() {
     local pid
+    if [[ -n $CHILD ]]; then
+        kill -TERM "$CHILD" 2>/dev/null || true # `timeout` passes it on
+        wait "$CHILD" 2>/dev/null || true
+    fi
     for pid in "${PIDS[@]}"; do
         stop_pid "$pid"
     done
@@ -86,22 +95,39 @@ show() {
     printf '\n'
 }
 
-# show_py FUNCTION ARGS...: echo a python3 run whose script is the heredoc
-# in FUNCTION of this file.
-show_py() {
-    local fn=$1
-    shift
-    show python3 - "$@"
-    echo "  (script on stdin: the heredoc in $fn() of benches/compare-redis.sh)"
+# run OUT CMD...: echo CMD, run it under the time limit, stdout to OUT.
+# It runs in the background and the shell `wait`s for it: a trapped
+# INT/TERM interrupts `wait` at once, where a foreground command would be
+# waited out first.
+run() {
+    show "${@:2}"
+    run_quietly "$@"
 }
 
-# run OUT CMD...: echo CMD, run it with a hard time limit, stdout to OUT.
-# The limit is a safety net only; every workload bounds itself.
-run() {
+run_quietly() {
     local out=$1
     shift
-    show "$@"
-    timeout --kill-after=5 "$((DURATION * 4 + 120))" "$@" >"$out"
+    timeout --kill-after=5 "$LIMIT" "$@" </dev/null >"$out" &
+    CHILD=$!
+    local status=0
+    wait "$CHILD" || status=$?
+    CHILD=
+    if ((status != 0)); then
+        cat "$out" >&2
+        ((status == 124)) && die "$1 ran over the ${LIMIT} s limit"
+        die "$1 exited with status $status"
+    fi
+}
+
+# run_py NAME OUT ARGS... <<'PY': save the Python script on stdin as
+# NAME.py in the work directory and run it like `run` does.
+run_py() {
+    local script="$WORK/$1.py" out=$2
+    shift 2
+    cat >"$script"
+    show python3 "$script" "$@"
+    echo "  ($(basename "$script") is a heredoc in benches/compare-redis.sh)"
+    run_quietly "$out" python3 "$script" "$@"
 }
 
 median() {
@@ -218,17 +244,20 @@ preflight() {
     for tool in redis-server redis-benchmark python3 timeout awk getconf; do
         command -v "$tool" >/dev/null || die "$tool not found on PATH (this script installs nothing)" 2
     done
-    if [[ -z $DFLOCKD_BIN || -z $DFLOCK_LOAD_BIN ]]; then
-        DFLOCKD_BIN=${DFLOCKD_BIN:-$TARGET_DIR/release/dflockd}
-        DFLOCK_LOAD_BIN=${DFLOCK_LOAD_BIN:-$TARGET_DIR/release/dflock-load}
-        if [[ ! -x $DFLOCKD_BIN || ! -x $DFLOCK_LOAD_BIN ]]; then
-            command -v cargo >/dev/null || die "binaries missing and cargo not found" 2
-            show cargo build --release --bin dflockd --bin dflock-load
-            cargo build --release --bin dflockd --bin dflock-load
-        fi
+    # Binaries named by the caller must exist; only the default ones are built.
+    if [[ -n $DFLOCKD_BIN && ! -x $DFLOCKD_BIN ]]; then
+        die "DFLOCKD_BIN=$DFLOCKD_BIN is not an executable" 2
     fi
-    [[ -x $DFLOCKD_BIN ]] || die "DFLOCKD_BIN=$DFLOCKD_BIN is not an executable" 2
-    [[ -x $DFLOCK_LOAD_BIN ]] || die "DFLOCK_LOAD_BIN=$DFLOCK_LOAD_BIN is not an executable" 2
+    if [[ -n $DFLOCK_LOAD_BIN && ! -x $DFLOCK_LOAD_BIN ]]; then
+        die "DFLOCK_LOAD_BIN=$DFLOCK_LOAD_BIN is not an executable" 2
+    fi
+    DFLOCKD_BIN=${DFLOCKD_BIN:-$TARGET_DIR/release/dflockd}
+    DFLOCK_LOAD_BIN=${DFLOCK_LOAD_BIN:-$TARGET_DIR/release/dflock-load}
+    if [[ ! -x $DFLOCKD_BIN || ! -x $DFLOCK_LOAD_BIN ]]; then
+        command -v cargo >/dev/null || die "release binaries missing and cargo not found" 2
+        show cargo build --release --bin dflockd --bin dflock-load
+        cargo build --release --bin dflockd --bin dflock-load || die "cargo build failed" 2
+    fi
 
     # 10,000 connections need 10,000 descriptors in the server and in the
     # client; both inherit this shell's limit. Raise it as far as allowed.
@@ -391,12 +420,11 @@ w_idle_rss() {
 w_idle_conns() {
     echo
     echo "== 8. $IDLE_CONNS idle connections (fd limit $(ulimit -n))"
-    local i open=() back=() opened=0 line
+    local i open=() back=() opened=0
     for ((i = 1; i <= RUNS; i++)); do
         start_dflockd
         sleep 0.5
-        show_py w_idle_conns "$D_PORT" "$D_PID" "$IDLE_CONNS"
-        line=$(timeout --kill-after=5 120 python3 - "$D_PORT" "$D_PID" "$IDLE_CONNS" <<'PY'
+        run_py idle_conns "$WORK/idle.out" "$D_PORT" "$D_PID" "$IDLE_CONNS" <<'PY'
 import os, resource, socket, sys, time
 
 port, pid, want = (int(a) for a in sys.argv[1:4])
@@ -422,9 +450,8 @@ for s in socks:
 time.sleep(1.0)
 print(f"{n} {accepted} {idle} {open_kb} {rss_kb()} {server_fds() - base_fds}")
 PY
-)
         local n accepted idle open_kb closed_kb left
-        read -r n accepted idle open_kb closed_kb left <<<"$line"
+        read -r n accepted idle open_kb closed_kb left <"$WORK/idle.out"
         [[ $accepted -ge $n ]] || die "server accepted only $accepted of $n connections"
         opened=$n
         open+=("$open_kb")
@@ -447,12 +474,11 @@ PY
 w_held_locks() {
     echo
     echo "== 9. $HELD_LOCKS held locks, bytes per lock"
-    local i per=() line
+    local i per=()
     for ((i = 1; i <= RUNS; i++)); do
         start_dflockd
         sleep 0.5
-        show_py w_held_locks "$D_PORT" "$D_PID" "$HELD_LOCKS" 10000
-        line=$(timeout --kill-after=5 300 python3 - "$D_PORT" "$D_PID" "$HELD_LOCKS" 10000 <<'PY'
+        run_py held_locks "$WORK/held.out" "$D_PORT" "$D_PID" "$HELD_LOCKS" 10000 <<'PY'
 import socket, sys, time
 
 port, pid, count, batch = (int(a) for a in sys.argv[1:5])
@@ -484,9 +510,8 @@ took = time.monotonic() - started
 after = rss_kb()  # read while the connection (and so every lock) is still held
 print(f"{held} {before} {after} {took:.2f}")
 PY
-)
         local held before after took
-        read -r held before after took <<<"$line"
+        read -r held before after took <"$WORK/held.out"
         per+=("$(calc '(a - b) * 1024' "$after" "$before" | awk -v h="$held" '{ print $1 / h }')")
         echo "   run $i: $held locks in $took s: RSS $before kB -> $after kB = ${per[-1]} bytes/lock"
         stop_pid "$D_PID"
@@ -501,9 +526,7 @@ PY
 w_startup_and_size() {
     echo
     echo "== 10. start-up time and binary size"
-    local line
-    show_py w_startup_and_size "$DFLOCKD_BIN" "$STARTS"
-    line=$(timeout --kill-after=5 60 python3 - "$DFLOCKD_BIN" "$STARTS" <<'PY'
+    run_py startup "$WORK/startup.out" "$DFLOCKD_BIN" "$STARTS" <<'PY'
 import signal, statistics, subprocess, sys, time
 
 binary, starts = sys.argv[1], int(sys.argv[2])
@@ -527,9 +550,8 @@ for _ in range(starts):
         p.wait(10)
 print(f"{statistics.median(times):.2f} " + " ".join(f"{t:.2f}" for t in times))
 PY
-)
     local med all
-    read -r med all <<<"$line"
+    read -r med all <"$WORK/startup.out"
     echo "   start-up ms: $all -> median $med"
     row "10 start-up to listening (ms)" "$med" "-" "-" "<= 10" "$(verdict "$med" '<=' 10)"
 
