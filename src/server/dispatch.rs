@@ -335,10 +335,14 @@ impl Server {
                         c.phase = Phase::Open;
                         c.last_rx = self.clock.now();
                     }
-                    // The writable invariant: the reply leaves in this iteration's
-                    // flush; the next pass runs the requests it buffered while parked.
-                    self.queue_flush(conn);
-                    self.mark_ready(conn);
+                    // The writable invariant: write the grant now — a FIFO hand-off
+                    // is a chain, and every microsecond here is on its critical
+                    // path — then let the next pass run what it buffered while parked.
+                    let buffered = !c.inbuf.is_empty() || c.readable || c.hup;
+                    self.flush(conn);
+                    if buffered {
+                        self.mark_ready(conn);
+                    }
                 }
                 Out::Push { conn, frame } => {
                     let Some(c) = self.conns.get_mut(conn.slot as usize) else {
