@@ -282,6 +282,19 @@ impl Server {
         }
     }
 
+    /// After a connection storm, give the slab's and queues' memory back once
+    /// three quarters of it is unused (only trailing slots can go: keys stay
+    /// valid). Tried only at power-of-two occupancy, so a mass close costs
+    /// O(log n) shrink attempts, not one per close.
+    fn shrink_tables(&mut self) {
+        let (len, cap) = (self.conns.len(), self.conns.capacity());
+        if cap >= 64 && len * 4 < cap && (len == 0 || len.is_power_of_two()) {
+            self.conns.shrink_to_fit();
+            self.ready.shrink_to_fit();
+            self.per_ip.shrink_to_fit();
+        }
+    }
+
     fn close_conn(&mut self, id: ConnId) {
         let Some(c) = self.conns.get(id.slot as usize) else {
             return;
@@ -307,6 +320,7 @@ impl Server {
         }
         self.with_state(|s, cx| s.on_disconnect(cx, id));
         self.state.view.connections = self.conns.len();
+        self.shrink_tables();
         log::debug!("conn {} from {} closed", conn.serial, conn.peer);
     }
 }

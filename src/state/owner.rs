@@ -108,12 +108,30 @@ impl ConnTable {
 
     pub fn remove(&mut self, id: ConnId) -> Option<ConnState> {
         let slot = self.slots.get_mut(id.slot as usize)?;
-        if slot.as_ref().is_some_and(|c| c.id == id) {
-            self.live -= 1;
-            slot.take()
-        } else {
-            None
+        if !slot.as_ref().is_some_and(|c| c.id == id) {
+            return None;
         }
+        self.live -= 1;
+        let state = slot.take();
+        self.shrink();
+        state
+    }
+
+    /// Give memory back after a connection storm: drop trailing empty slots
+    /// once three quarters of the table are unused (tried at power-of-two
+    /// occupancy only, so a mass close stays O(n) overall).
+    fn shrink(&mut self) {
+        let live = self.live;
+        if live * 4 >= self.slots.len() || self.slots.len() < 64 {
+            return;
+        }
+        if live != 0 && !live.is_power_of_two() {
+            return;
+        }
+        while self.slots.last().is_some_and(Option::is_none) {
+            self.slots.pop();
+        }
+        self.slots.shrink_to_fit();
     }
 
     pub fn get(&self, id: ConnId) -> Option<&ConnState> {
