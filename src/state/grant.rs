@@ -181,6 +181,10 @@ impl State {
             });
         }
         if let Some(c) = self.conns.get_mut(conn) {
+            if c.holds.capacity() == 0 {
+                // Most connections hold one lock: skip Vec's minimum of four.
+                c.holds.reserve_exact(1);
+            }
             c.holds.push(Hold {
                 res,
                 fence: token.fence,

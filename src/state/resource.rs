@@ -84,6 +84,11 @@ impl Resource {
     }
 
     pub fn insert_holder(&mut self, h: Holder) {
+        // Most keys have one holder at a time; a first push would allocate room
+        // for four (Vec's minimum), ~170 wasted bytes per held lock.
+        if self.holders.capacity() == 0 {
+            self.holders.reserve_exact(1);
+        }
         // Fences only grow, so this is almost always a push.
         let at = self
             .holders
