@@ -1,10 +1,12 @@
 //! Hot paths of the coordination state, driven without sockets: grant +
-//! release pairs, FIFO hand-off under contention, KV TTL churn, and reply
-//! encoding. Each iteration is one operation, so criterion's time is ns/op.
+//! release pairs, FIFO hand-off under contention, KV TTL churn, the whole
+//! dispatch path (frame → command → apply → encode) and reply encoding.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use dflockd::protocol::command::Command;
+use dflockd::protocol::command::{Command, CommandLimits};
+use dflockd::protocol::line::{Frame, parse_frame};
 use dflockd::protocol::reply::{GrantWord, Reply};
+use dflockd::protocol::{LineLimits, Parsed};
 use dflockd::server::tokens::ConnId;
 use dflockd::state::fence::{Fences, Token};
 use dflockd::state::{Cx, Out, Outcome, State, StateConfig};
@@ -198,6 +200,45 @@ fn kv_ttl_churn(c: &mut Criterion) {
     });
 }
 
+/// The per-request path of the server minus the socket: frame a pipelined
+/// buffer, build typed commands, apply them, encode the replies.
+fn dispatch(c: &mut Criterion) {
+    let mut rig = Rig::new(1);
+    let line = LineLimits::for_value_bytes(65536);
+    let limits = CommandLimits {
+        max_value_bytes: 65536,
+    };
+    // 64 requests per buffer: incr, kset, kget, ping — no lock state to undo.
+    let mut buf = Vec::new();
+    for i in 0..16 {
+        buf.extend_from_slice(format!("incr\nc{i}\n1\n").as_bytes());
+        buf.extend_from_slice(format!("kset\nk{i}\nvalue {i}\n").as_bytes());
+        buf.extend_from_slice(format!("kget\nk{i}\n\n").as_bytes());
+        buf.extend_from_slice(b"ping\n_\n\n");
+    }
+    let mut out = Vec::with_capacity(4096);
+    let mut group = c.benchmark_group("dispatch");
+    group.throughput(criterion::Throughput::Elements(64));
+    group.bench_function("64 pipelined requests", |b| {
+        b.iter(|| {
+            out.clear();
+            let mut at = 0;
+            while let Parsed::Complete { value, consumed } = parse_frame(&buf[at..], &line) {
+                at += consumed;
+                let Frame::Request { cmd, key, arg } = value else {
+                    unreachable!("no Dreadlock lines in this buffer")
+                };
+                let cmd = Command::from_raw(cmd, key, arg, &limits).expect("valid request");
+                if let Outcome::Reply(r) = rig.apply(conn(0), cmd) {
+                    r.encode(&mut out);
+                }
+            }
+            black_box(&out);
+        })
+    });
+    group.finish();
+}
+
 fn encode(c: &mut Criterion) {
     let reply = Reply::Grant {
         word: GrantWord::Ok,
@@ -232,6 +273,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = grant_release, contended_handoff, kv_ttl_churn, encode
+    targets = grant_release, contended_handoff, kv_ttl_churn, dispatch, encode
 }
 criterion_main!(benches);
