@@ -34,6 +34,17 @@ impl State {
         });
     }
 
+    /// `watch_event` for the key of lock-table resource `res`; the name is
+    /// looked up only when someone watches (this runs on every grant).
+    pub(super) fn watch_event_res(&mut self, cx: &mut Cx, event: &str, res: u32) {
+        if self.watches.is_empty() {
+            return;
+        }
+        if let Some(name) = self.table.get(res).map(|r| r.name.clone()) {
+            self.watch_event(cx, event, &name);
+        }
+    }
+
     /// Push `leader <event> <key>` to the subscribers of election `key`, except `except`.
     pub(super) fn leader_event(
         &mut self,

@@ -168,7 +168,6 @@ impl State {
                 )),
             )
         };
-        let name = self.table.get(res).map(|r| r.name.clone());
         if let Some(r) = self.table.get_mut(res) {
             r.insert_holder(Holder {
                 token,
@@ -194,14 +193,12 @@ impl State {
             }
         }
         self.totals.grants += 1;
-        if let Some(name) = name {
-            let event = if via == Via::Elect {
-                "elect"
-            } else {
-                "acquire"
-            };
-            self.watch_event(cx, event, &name);
-        }
+        let event = if via == Via::Elect {
+            "elect"
+        } else {
+            "acquire"
+        };
+        self.watch_event_res(cx, event, res);
     }
 
     fn serial_of(&self, conn: ConnId) -> u64 {
@@ -504,28 +501,17 @@ impl State {
         match c.enqueues[i].state {
             EnqState::Granted { token } => {
                 c.enqueues.swap_remove(i);
-                let res = self.table.find(space, key);
-                let now = cx.now;
-                let Some(r) = res.and_then(|r| self.table.get_mut(r)) else {
+                let found = self.table.find(space, key).and_then(|res| {
+                    let i = self.table.get(res)?.holder_index(&token)?;
+                    Some((res, i))
+                });
+                let Some((res, i)) = found else {
                     return Outcome::Reply(Status::ErrorLeaseExpired.into());
                 };
-                let Some(h) = r.holder_index(&token) else {
-                    return Outcome::Reply(Status::ErrorLeaseExpired.into());
-                };
-                let holder = &mut r.holders[h];
-                holder.two_phase = false;
-                let d = deadline_after(now, lease_s.saturating_mul(1000));
-                holder.deadline = d;
-                if let Some(t) = holder.timer.take() {
-                    cx.timers.cancel(t);
+                if let Some(h) = self.table.get_mut(res).and_then(|r| r.holders.get_mut(i)) {
+                    h.two_phase = false;
                 }
-                holder.timer = Some(cx.timers.insert(
-                    d,
-                    Timer::Lease {
-                        res: res.unwrap_or_default(),
-                        fence: token.fence,
-                    },
-                ));
+                self.restart_lease(cx, res, i, lease_s);
                 Outcome::Reply(self.grant_reply(via, GrantWord::Ok, token, lease_s))
             }
             EnqState::Queued { waiter } => {
@@ -709,26 +695,29 @@ impl State {
                 Reply::ERROR
             };
         };
-        let h = &mut r.holders[i];
-        if h.via == Via::Dread {
+        if r.holders[i].via == Via::Dread {
             return Reply::ERROR;
         }
+        self.restart_lease(cx, res, i, lease_s);
+        Reply::Lease {
+            lease_s,
+            fence: (fenced || self.cfg.fence_field).then_some(t.fence),
+        }
+    }
+
+    /// Restart holder `i` of `res`: its lease now ends `lease_s` from now
+    /// (renewals and the wait that completes a two-phase grant, §6.4).
+    fn restart_lease(&mut self, cx: &mut Cx, res: u32, i: usize, lease_s: u64) {
+        let Some(h) = self.table.get_mut(res).and_then(|r| r.holders.get_mut(i)) else {
+            return;
+        };
         let d = deadline_after(cx.now, lease_s.saturating_mul(1000));
         h.deadline = d;
         if let Some(old) = h.timer.take() {
             cx.timers.cancel(old);
         }
-        h.timer = Some(cx.timers.insert(
-            d,
-            Timer::Lease {
-                res,
-                fence: t.fence,
-            },
-        ));
-        Reply::Lease {
-            lease_s,
-            fence: (fenced || self.cfg.fence_field).then_some(t.fence),
-        }
+        let fence = h.token.fence;
+        h.timer = Some(cx.timers.insert(d, Timer::Lease { res, fence }));
     }
 
     /// A lease timer fired.
