@@ -3,6 +3,7 @@
 
 pub mod buffer;
 
+use crate::protocol::reply::{DreadReply, Reply, Status};
 use crate::server::tokens::ConnId;
 use crate::timer::wheel::TimerKey;
 use buffer::{InBuf, OutBuf};
@@ -89,8 +90,14 @@ impl Conn {
         }
     }
 
-    pub fn read_closed_hint(&mut self) {
-        self.hup = true;
+    /// A notice in the dialect of the connection's most recent request:
+    /// the Dreadlock line after a Dreadlock request, else the status word.
+    pub fn notice(&self, dread: DreadReply, plain: Status) -> Reply {
+        if self.last_dread {
+            Reply::Dread(dread)
+        } else {
+            Reply::Status(plain)
+        }
     }
 
     pub fn is_closing(&self) -> bool {

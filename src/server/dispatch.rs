@@ -1,8 +1,8 @@
 //! Per-connection work: read → parse → apply → encode → flush, with a
 //! per-iteration budget so one pipelining client cannot starve the others.
 
-use super::Server;
 use super::tokens::ConnId;
+use super::{Server, live};
 use crate::auth;
 use crate::conn::Phase;
 use crate::conn::buffer::Io;
@@ -44,20 +44,17 @@ impl Server {
             let Some(id) = self.ready.pop_front() else {
                 break;
             };
-            let Some(c) = self.conns.get_mut(id.slot as usize) else {
+            let Some(c) = live(&mut self.conns, id) else {
                 continue;
             };
-            if c.id != id {
-                continue;
-            }
             c.queued = false;
             self.serve(id);
         }
     }
 
     pub(super) fn mark_ready(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.get_mut(id.slot as usize) {
-            if c.id == id && !c.queued {
+        if let Some(c) = live(&mut self.conns, id) {
+            if !c.queued {
                 c.queued = true;
                 self.ready.push_back(id);
             }
@@ -223,11 +220,7 @@ impl Server {
         };
         c.last_dread = req.dread;
         if self.draining {
-            let reply = if req.dread {
-                Reply::Dread(DreadReply::Draining)
-            } else {
-                Reply::Status(Status::ErrorDraining)
-            };
+            let reply = c.notice(DreadReply::Draining, Status::ErrorDraining);
             reply.encode(c.outbuf.vec());
             c.phase = Phase::Closing;
             return;
@@ -324,10 +317,10 @@ impl Server {
         for out in outbox.drain(..) {
             match out {
                 Out::Reply { conn, reply } => {
-                    let Some(c) = self.conns.get_mut(conn.slot as usize) else {
+                    let Some(c) = live(&mut self.conns, conn) else {
                         continue;
                     };
-                    if c.id != conn || c.is_closing() {
+                    if c.is_closing() {
                         continue;
                     }
                     reply.encode(c.outbuf.vec());
@@ -345,10 +338,10 @@ impl Server {
                     }
                 }
                 Out::Push { conn, frame } => {
-                    let Some(c) = self.conns.get_mut(conn.slot as usize) else {
+                    let Some(c) = live(&mut self.conns, conn) else {
                         continue;
                     };
-                    if c.id != conn || c.is_closing() {
+                    if c.is_closing() {
                         continue;
                     }
                     if c.outbuf.pending() + frame.len() > self.net.max_output {
@@ -363,20 +356,18 @@ impl Server {
                 Out::CloseSlow { conn } => self.close_slow(conn),
             }
         }
-        // Keep the allocation; new entries may have been pushed meanwhile.
-        outbox.append(&mut self.outbox);
+        // Delivery never runs the state, so nothing new was queued: keep the
+        // emptied vector for its allocation.
+        debug_assert!(self.outbox.is_empty());
         self.outbox = outbox;
-        if !self.outbox.is_empty() {
-            self.deliver_outbox();
-        }
     }
 
     /// Flush `id` at the end of this loop iteration. Pushes from every signal
     /// handled in the iteration then leave in one write per subscriber instead
     /// of one write per frame.
     fn queue_flush(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.get_mut(id.slot as usize) {
-            if c.id == id && !c.flush_queued {
+        if let Some(c) = live(&mut self.conns, id) {
+            if !c.flush_queued {
                 c.flush_queued = true;
                 self.to_flush.push(id);
             }
@@ -387,11 +378,9 @@ impl Server {
     pub(super) fn flush_queued(&mut self) {
         let ids = std::mem::take(&mut self.to_flush);
         for &id in &ids {
-            if let Some(c) = self.conns.get_mut(id.slot as usize) {
-                if c.id == id {
-                    c.flush_queued = false;
-                    self.flush(id);
-                }
+            if let Some(c) = live(&mut self.conns, id) {
+                c.flush_queued = false;
+                self.flush(id);
             }
         }
         // Keep the allocation for the next iteration.
@@ -401,8 +390,8 @@ impl Server {
     }
 
     fn close_slow(&mut self, id: ConnId) {
-        if let Some(c) = self.conns.get_mut(id.slot as usize) {
-            if c.id == id && c.phase != Phase::Dead {
+        if let Some(c) = live(&mut self.conns, id) {
+            if c.phase != Phase::Dead {
                 log::debug!("conn {}: slow consumer, closing", c.serial);
                 c.phase = Phase::Dead;
                 self.dead.push(id);
@@ -416,12 +405,9 @@ impl Server {
         match timer {
             Timer::Idle { conn } => self.idle_check(conn, now),
             Timer::Write { conn } => {
-                let Some(c) = self.conns.get_mut(conn.slot as usize) else {
+                let Some(c) = live(&mut self.conns, conn) else {
                     return;
                 };
-                if c.id != conn {
-                    return;
-                }
                 c.write_timer = None;
                 if c.outbuf.is_empty() {
                     return;
@@ -436,17 +422,10 @@ impl Server {
                 }
             }
             Timer::AuthFail { conn } => {
-                let Some(c) = self.conns.get_mut(conn.slot as usize) else {
+                let Some(c) = live(&mut self.conns, conn) else {
                     return;
                 };
-                if c.id != conn {
-                    return;
-                }
-                let reply = if c.last_dread {
-                    Reply::Dread(DreadReply::AuthenticationRequired)
-                } else {
-                    Reply::Status(Status::ErrorAuth)
-                };
+                let reply = c.notice(DreadReply::AuthenticationRequired, Status::ErrorAuth);
                 reply.encode(c.outbuf.vec());
                 c.phase = Phase::Closing;
                 self.flush(conn);
@@ -461,7 +440,7 @@ impl Server {
     }
 
     pub(super) fn arm_idle(&mut self, id: ConnId, at: u64) {
-        if let Some(c) = self.conns.get_mut(id.slot as usize) {
+        if let Some(c) = live(&mut self.conns, id) {
             c.idle_timer = Some(self.wheel.insert(at, Timer::Idle { conn: id }));
         }
     }
@@ -472,12 +451,9 @@ impl Server {
         let t = self.net.read_timeout_ms;
         let exempt_dread = self.state.holds_dreadlock(id);
         let wants = self.wants_read(id);
-        let Some(c) = self.conns.get_mut(id.slot as usize) else {
+        let Some(c) = live(&mut self.conns, id) else {
             return;
         };
-        if c.id != id {
-            return;
-        }
         c.idle_timer = None;
         if c.is_closing() || c.phase == Phase::AuthFailing {
             return;
@@ -499,11 +475,7 @@ impl Server {
             return;
         }
         log::debug!("conn {}: idle or request timeout (code 10)", c.serial);
-        let reply = if c.last_dread {
-            Reply::Dread(DreadReply::IdleTimeout)
-        } else {
-            Reply::ERROR
-        };
+        let reply = c.notice(DreadReply::IdleTimeout, Status::Error);
         reply.encode(c.outbuf.vec());
         c.phase = Phase::Closing;
         self.flush(id);

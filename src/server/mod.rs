@@ -26,6 +26,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokens::{ConnId, SIGNALS, listener_index, listener_token};
 
+/// The connection `id` names, if that slot still holds it (generation match).
+pub(super) fn live(conns: &mut Slab<Conn>, id: ConnId) -> Option<&mut Conn> {
+    conns.get_mut(id.slot as usize).filter(|c| c.id == id)
+}
+
 /// Poll at least this often even with no timers (keeps the loop observable).
 const MAX_POLL_MS: u64 = 1000;
 /// Consecutive poll failures before the server gives up.
@@ -249,7 +254,7 @@ impl Server {
                 conn.readable = true;
             }
             if ev.is_read_closed() || ev.is_error() {
-                conn.read_closed_hint();
+                conn.hup = true;
             }
             if ev.is_writable() {
                 conn.writable = true;
@@ -296,10 +301,7 @@ impl Server {
     }
 
     fn close_conn(&mut self, id: ConnId) {
-        let Some(c) = self.conns.get(id.slot as usize) else {
-            return;
-        };
-        if c.id != id {
+        if live(&mut self.conns, id).is_none() {
             return;
         }
         let mut conn = self.conns.remove(id.slot as usize);

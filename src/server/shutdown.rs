@@ -6,7 +6,7 @@
 
 use super::Server;
 use crate::conn::Phase;
-use crate::protocol::reply::{DreadReply, Reply, Status};
+use crate::protocol::reply::{DreadReply, Status};
 use crate::timer::{Timer, deadline_after};
 use mio::net::UnixStream;
 use mio::{Interest, Registry, Token};
@@ -112,11 +112,7 @@ impl Server {
         for id in parked {
             self.with_state(|s, cx| s.cancel_parked(cx, id));
             if let Some(c) = self.conns.get_mut(id.slot as usize) {
-                let reply = if c.last_dread {
-                    Reply::Dread(DreadReply::Draining)
-                } else {
-                    Reply::Status(Status::ErrorDraining)
-                };
+                let reply = c.notice(DreadReply::Draining, Status::ErrorDraining);
                 reply.encode(c.outbuf.vec());
                 c.phase = Phase::Closing;
             }
