@@ -18,6 +18,9 @@
 #   STARTS=5         start-ups timed for the start-up figure
 #   IDLE_CONNS=10000 idle connections opened in workload 8
 #   HELD_LOCKS=1000000 locks held in workload 9
+#   ONLY             space-separated workloads to run, e.g. ONLY="held_locks idle_conns"
+#                    (idle_rss idle_conns held_locks startup lock_vs_set cpu_per_pair
+#                    contended pipeline pubsub); all when unset
 #
 # Exit status: 0 when everything ran (missed targets are reported, not fatal);
 # 1 when a workload failed (e.g. dflock-load saw errors); 2 missing tools or
@@ -30,6 +33,7 @@ DURATION=${DURATION:-5}
 STARTS=${STARTS:-5}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 HELD_LOCKS=${HELD_LOCKS:-1000000}
+ONLY=${ONLY:-}
 HOST=127.0.0.1
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -581,6 +585,11 @@ print_table() {
     done < <(printf '%s\n' "${ROWS[@]}" | sort -s -n -k1,1)
 }
 
+# True when workload $1 is selected by ONLY (or ONLY is unset).
+want() {
+    [[ -z $ONLY || " $ONLY " == *" $1 "* ]]
+}
+
 main() {
     preflight
     echo "== compare-redis: dflockd vs Redis on $HOST"
@@ -594,23 +603,25 @@ main() {
     echo
 
     # Memory and start-up first, each on fresh servers, before the machine is warm.
-    w_idle_rss
-    w_idle_conns
-    w_held_locks
-    w_startup_and_size
+    want idle_rss && w_idle_rss
+    want idle_conns && w_idle_conns
+    want held_locks && w_held_locks
+    want startup && w_startup_and_size
 
     # Throughput workloads share one dflockd and one Redis.
-    echo
-    echo "== servers for the throughput workloads"
-    start_dflockd
-    start_redis
-    w_lock_vs_set
-    w_cpu_per_pair
-    w_contended
-    w_pipeline
-    w_pubsub
-    stop_pid "$D_PID"
-    stop_pid "$R_PID"
+    if want lock_vs_set || want cpu_per_pair || want contended || want pipeline || want pubsub; then
+        echo
+        echo "== servers for the throughput workloads"
+        start_dflockd
+        start_redis
+        want lock_vs_set && w_lock_vs_set
+        want cpu_per_pair && w_cpu_per_pair
+        want contended && w_contended
+        want pipeline && w_pipeline
+        want pubsub && w_pubsub
+        stop_pid "$D_PID"
+        stop_pid "$R_PID"
+    fi
 
     print_table
 }

@@ -2,16 +2,17 @@
 //! its FIFO queue, its idle time and its memory of expired tokens.
 //!
 //! Keys map to a `u32` index into a slab so that timers and waiters refer to a
-//! resource without copying its name; the name is one `Rc<str>` shared by the
-//! map and the resource (timer-driven events need the name back).
+//! resource without copying its name; the name is stored once, in the resource.
 
 use super::Via;
 use super::fence::Token;
 use super::waiters::Queue;
 use crate::server::tokens::ConnId;
 use crate::timer::wheel::TimerKey;
+use hashbrown::HashTable;
 use slab::Slab;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use std::rc::Rc;
 
 /// The two key spaces that hold lockable resources (protocol.md §7.1).
@@ -48,7 +49,8 @@ pub struct Holder {
 
 #[derive(Debug)]
 pub struct Resource {
-    /// Shared with the key map, so the name is stored once.
+    /// The key. Reference-counted so that events raised while the resource
+    /// is being changed can keep the name without copying it.
     pub name: Rc<str>,
     pub space: Space,
     pub kind: Kind,
@@ -122,23 +124,40 @@ impl Resource {
 }
 
 /// All resources of both key spaces.
-#[derive(Debug, Default)]
+///
+/// The key index is a bare `HashTable<u32>` of slab indices: the name and
+/// space are read from the resource itself when probing, so an entry costs
+/// 4 bytes plus a control byte instead of a `HashMap`'s (name, index) pair
+/// (~50 bytes per key at a million keys). The hash is std's keyed SipHash, so
+/// clients choosing key names cannot force collisions.
+#[derive(Default)]
 pub struct Table {
     slab: Slab<Resource>,
-    lock_keys: HashMap<Rc<str>, u32>,
-    sem_keys: HashMap<Rc<str>, u32>,
+    index: HashTable<u32>,
+    hasher: RandomState,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("keys", &self.slab.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Table {
-    fn keys(&self, space: Space) -> &HashMap<Rc<str>, u32> {
-        match space {
-            Space::Lock => &self.lock_keys,
-            Space::Sem => &self.sem_keys,
-        }
+    fn hash(hasher: &RandomState, space: Space, key: &str) -> u64 {
+        hasher.hash_one((space, key))
     }
 
     pub fn find(&self, space: Space, key: &str) -> Option<u32> {
-        self.keys(space).get(key).copied()
+        let slab = &self.slab;
+        self.index
+            .find(Self::hash(&self.hasher, space, key), |&i| {
+                let r = &slab[i as usize];
+                r.space == space && *r.name == *key
+            })
+            .copied()
     }
 
     /// Number of keys in both spaces (what `--max-locks` counts).
@@ -150,10 +169,10 @@ impl Table {
         self.slab.is_empty()
     }
 
+    /// Add a key that `find` just reported absent.
     pub fn create(&mut self, space: Space, key: &str, kind: Kind, now: u64) -> u32 {
-        let name: Rc<str> = key.into();
         let idx = self.slab.insert(Resource {
-            name: name.clone(),
+            name: key.into(),
             space,
             kind,
             holders: Vec::new(),
@@ -161,11 +180,12 @@ impl Table {
             idle_since: now,
             expired: None,
         }) as u32;
-        let map = match space {
-            Space::Lock => &mut self.lock_keys,
-            Space::Sem => &mut self.sem_keys,
-        };
-        map.insert(name, idx);
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        self.index
+            .insert_unique(Self::hash(hasher, space, key), idx, |&i| {
+                let r = &slab[i as usize];
+                Self::hash(hasher, r.space, &r.name)
+            });
         idx
     }
 
@@ -182,20 +202,21 @@ impl Table {
     pub fn collect_idle(&mut self, now: u64, max_idle_ms: u64) -> usize {
         let slab = &mut self.slab;
         let mut removed = 0;
-        for map in [&mut self.lock_keys, &mut self.sem_keys] {
-            map.retain(|_, idx| {
-                let r = &slab[*idx as usize];
-                let dead = !r.in_use() && now.saturating_sub(r.idle_since) >= max_idle_ms;
-                if dead {
-                    slab.remove(*idx as usize);
-                    removed += 1;
-                }
-                !dead
-            });
-        }
+        self.index.retain(|idx| {
+            let r = &slab[*idx as usize];
+            let dead = !r.in_use() && now.saturating_sub(r.idle_since) >= max_idle_ms;
+            if dead {
+                slab.remove(*idx as usize);
+                removed += 1;
+            }
+            !dead
+        });
         if removed > 0 {
-            self.lock_keys.shrink_to_fit();
-            self.sem_keys.shrink_to_fit();
+            let (slab, hasher) = (&self.slab, &self.hasher);
+            self.index.shrink_to_fit(|&i| {
+                let r = &slab[i as usize];
+                Self::hash(hasher, r.space, &r.name)
+            });
         }
         removed
     }
@@ -203,9 +224,10 @@ impl Table {
     /// (name, resource) pairs of one space, sorted by name (for `stats`).
     pub fn sorted(&self, space: Space) -> Vec<(&str, &Resource)> {
         let mut v: Vec<(&str, &Resource)> = self
-            .keys(space)
+            .slab
             .iter()
-            .map(|(k, idx)| (&**k, &self.slab[*idx as usize]))
+            .filter(|(_, r)| r.space == space)
+            .map(|(_, r)| (&*r.name, r))
             .collect();
         v.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         v
@@ -220,5 +242,66 @@ impl Table {
             .filter(|(_, r)| !r.queue.is_empty())
             .map(|(i, _)| i as u32)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(r: &mut Resource) {
+        r.insert_holder(Holder {
+            token: Token { fence: 1, salt: 2 },
+            owner: ConnId {
+                slot: 0,
+                generation: 0,
+            },
+            owner_serial: 1,
+            deadline: u64::MAX,
+            timer: None,
+            via: Via::Lock,
+            two_phase: false,
+        });
+    }
+
+    #[test]
+    fn the_same_name_is_two_keys_in_two_spaces() {
+        let mut t = Table::default();
+        let l = t.create(Space::Lock, "k", Kind::Exclusive, 0);
+        assert_eq!(t.find(Space::Sem, "k"), None);
+        let s = t.create(Space::Sem, "k", Kind::Semaphore(2), 0);
+        assert_ne!(l, s);
+        assert_eq!(t.find(Space::Lock, "k"), Some(l));
+        assert_eq!(t.find(Space::Sem, "k"), Some(s));
+        assert_eq!(t.find(Space::Lock, "kk"), None);
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn keys_survive_growth_and_idle_collection() {
+        let mut t = Table::default();
+        let n = 5_000;
+        for i in 0..n {
+            let idx = t.create(Space::Lock, &format!("key{i}"), Kind::Exclusive, 0);
+            if i % 2 == 0 {
+                hold(t.get_mut(idx).unwrap());
+            }
+        }
+        // Growth rehashed every index through the resources' own names.
+        for i in 0..n {
+            let idx = t.find(Space::Lock, &format!("key{i}")).unwrap();
+            assert_eq!(&*t.get(idx).unwrap().name, format!("key{i}"));
+        }
+        // Only the idle (odd) keys go, and the held ones stay findable.
+        assert_eq!(t.collect_idle(10, 10), n / 2);
+        assert_eq!(t.len(), n / 2);
+        for i in 0..n {
+            let found = t.find(Space::Lock, &format!("key{i}"));
+            assert_eq!(found.is_some(), i % 2 == 0, "key{i}");
+        }
+        let names: Vec<&str> = t.sorted(Space::Lock).iter().map(|(k, _)| *k).collect();
+        assert_eq!(names.len(), n / 2);
+        assert!(names.windows(2).all(|w| w[0] < w[1]));
+        assert!(t.sorted(Space::Sem).is_empty());
     }
 }
