@@ -5,6 +5,7 @@
 
 mod accept;
 mod dispatch;
+mod memory;
 mod shutdown;
 pub mod tokens;
 
@@ -268,11 +269,18 @@ impl Server {
 
     fn fire_timers(&mut self) {
         let now = self.clock.now();
+        let mut gc = false;
         while let Some((_, timer)) = self.wheel.poll(now) {
+            gc |= matches!(timer, Timer::Gc);
             if !self.with_state(|s, cx| s.on_timer(cx, timer)) {
                 self.on_conn_timer(timer);
             }
             self.deliver_outbox();
+        }
+        // The periodic GC tick is also when a burst of leases or waits that
+        // has since ended gives its memory back.
+        if gc {
+            self.reclaim(false);
         }
     }
 
@@ -297,6 +305,18 @@ impl Server {
             self.conns.shrink_to_fit();
             self.ready.shrink_to_fit();
             self.per_ip.shrink_to_fit();
+            // Closing connections cancelled their idle and write timers.
+            self.reclaim(true);
+        }
+    }
+
+    /// Shrink the timer wheel if a burst left it mostly free, and hand free
+    /// heap pages back to the kernel if that or the caller (`shrank`) freed
+    /// anything.
+    fn reclaim(&mut self, shrank: bool) {
+        let wheel_shrank = self.wheel.is_sparse() && self.wheel.shrink();
+        if shrank || wheel_shrank {
+            memory::release_free_heap();
         }
     }
 

@@ -101,6 +101,11 @@ pub struct Wheel<T> {
     overflow_min: u64,
     free: u32,
     len: usize,
+    /// Generation given to entries created from now on: above every
+    /// generation ever handed out for an index that [`shrink`](Wheel::shrink)
+    /// dropped, so that a stale key to such an index cannot match its
+    /// successor.
+    fresh_generation: u32,
 }
 
 impl<T> Wheel<T> {
@@ -117,6 +122,7 @@ impl<T> Wheel<T> {
             overflow_min: 0,
             free: NIL,
             len: 0,
+            fresh_generation: 0,
         }
     }
 
@@ -146,7 +152,7 @@ impl<T> Wheel<T> {
                 value: Some(value),
                 prev: NIL,
                 next: NIL,
-                generation: 0,
+                generation: self.fresh_generation,
                 loc: LOC_FREE,
             });
             (self.entries.len() - 1) as u32
@@ -239,6 +245,41 @@ impl<T> Wheel<T> {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// True when most entries are free: a burst of timers (10k connections,
+    /// a million leases) has passed and [`shrink`](Self::shrink) may give
+    /// memory back.
+    pub fn is_sparse(&self) -> bool {
+        self.entries.capacity() >= 256 && self.len * 4 < self.entries.capacity()
+    }
+
+    /// Gives back the memory of free entries at the end of the entry vector
+    /// and relinks the remaining free entries lowest index first, so that new
+    /// timers fill the front and the tail drains for a later call. O(entries):
+    /// call it when [`is_sparse`](Self::is_sparse), not per timer. Keys stay
+    /// valid; timers are untouched. Returns whether memory was given back.
+    pub fn shrink(&mut self) -> bool {
+        let before = self.entries.capacity();
+        let keep = self
+            .entries
+            .iter()
+            .rposition(|e| e.loc != LOC_FREE)
+            .map_or(0, |i| i + 1);
+        for dropped in &self.entries[keep..] {
+            self.fresh_generation = self
+                .fresh_generation
+                .max(dropped.generation.wrapping_add(1));
+        }
+        self.entries.truncate(keep);
+        self.entries.shrink_to_fit();
+        self.free = NIL;
+        for index in (0..keep).rev() {
+            if self.entries[index].loc == LOC_FREE {
+                self.push(index as u32, LOC_FREE);
+            }
+        }
+        self.entries.capacity() < before
     }
 
     fn live(&self, key: TimerKey) -> Option<&Entry<T>> {
@@ -470,6 +511,9 @@ mod tests {
                 _ => rng.below_u64(SPAN << 1),
             };
             now += step;
+            if rng.below_u64(50) == 0 {
+                w.shrink();
+            }
             drain(&mut w, now, &mut reference, &ids);
             // A clock that goes backwards is taken as the last `now`.
             assert_eq!(w.poll(now.saturating_sub(rng.below_u64(1 << 20))), None);
@@ -488,6 +532,43 @@ mod tests {
         }
         assert!(w.is_empty());
         assert_eq!(w.poll_at(), None);
+    }
+
+    #[test]
+    fn shrink_returns_a_burst_and_keeps_keys_honest() {
+        let mut w = Wheel::new(0);
+        let burst: Vec<TimerKey> = (0..10_000).map(|i| w.insert(1_000 + i, i)).collect();
+        let big = w.entries.capacity();
+        // One survivor at the end pins the tail; everything below it is free.
+        for (i, &key) in burst.iter().enumerate().take(9_999) {
+            assert_eq!(w.cancel(key), Some(i as u64));
+        }
+        assert!(w.is_sparse());
+        w.shrink();
+        assert_eq!(w.entries.len(), 10_000);
+        assert_eq!(w.deadline(burst[9_999]), Some(10_999));
+        // Free entries are reused lowest first, so the tail can drain.
+        let low = w.insert(5, 77);
+        assert_eq!(low.index, 0);
+        assert_eq!(w.cancel(burst[9_999]), Some(9_999));
+        w.shrink();
+        assert_eq!(w.entries.len(), 1);
+        assert!(w.entries.capacity() < big / 100, "{}", w.entries.capacity());
+        // Re-created indices never match keys handed out before the shrink
+        // (index 0 is `low`'s, so fresh timer k sits where burst k + 1 was).
+        let fresh: Vec<TimerKey> = (0..9_999).map(|i| w.insert(2_000 + i, i)).collect();
+        for (old, new) in burst.iter().skip(1).zip(&fresh) {
+            assert_eq!(old.index, new.index);
+            assert_eq!(w.cancel(*old), None);
+            assert_eq!(w.deadline(*old), None);
+        }
+        assert_eq!(w.len(), 10_000);
+        assert_eq!(w.poll(10), Some((5, 77)));
+        let fired: Vec<u64> = std::iter::from_fn(|| w.poll(20_000))
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(fired, (0..9_999).collect::<Vec<_>>());
+        assert!(w.is_empty());
     }
 
     #[test]
