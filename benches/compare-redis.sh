@@ -12,6 +12,9 @@
 # Environment:
 #   DFLOCKD_BIN      dflockd binary      [${CARGO_TARGET_DIR:-target}/release/dflockd]
 #   DFLOCK_LOAD_BIN  dflock-load binary  [${CARGO_TARGET_DIR:-target}/release/dflock-load]
+#   STATIC_BIN       a static-pie dflockd (the small-host build of the README),
+#                    measured in workload 7 beside the default build; built into
+#                    ${CARGO_TARGET_DIR:-target}/static when unset; STATIC_BIN=none skips it
 #   RUNS=3           runs per figure (median taken)
 #   DURATION=5       measured seconds per dflock-load run (after 1 s warm-up);
 #                    redis-benchmark request counts are sized to last about as long
@@ -41,6 +44,7 @@ cd "$REPO"
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 DFLOCKD_BIN=${DFLOCKD_BIN:-}
 DFLOCK_LOAD_BIN=${DFLOCK_LOAD_BIN:-}
+STATIC_BIN=${STATIC_BIN:-}
 
 # ---------------------------------------------------------------- plumbing --
 
@@ -263,6 +267,19 @@ preflight() {
         cargo build --release --bin dflockd --bin dflock-load || die "cargo build failed" 2
     fi
 
+    if [[ -z $STATIC_BIN ]] && want idle_rss; then
+        # The small-host build of the README: glibc linked in, no ld.so.
+        local host
+        host=$(rustc -vV | sed -n 's/^host: //p')
+        STATIC_BIN=$TARGET_DIR/static/$host/release/dflockd
+        show RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$host" --bin dflockd
+        RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR="$TARGET_DIR/static" \
+            cargo build --release --target "$host" --bin dflockd || die "static build failed" 2
+    fi
+    if [[ $STATIC_BIN != none && ! -x $STATIC_BIN ]]; then
+        die "STATIC_BIN=$STATIC_BIN is not an executable" 2
+    fi
+
     # 10,000 connections need 10,000 descriptors in the server and in the
     # client; both inherit this shell's limit. Raise it as far as allowed.
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -399,7 +416,7 @@ w_pubsub() {
 w_idle_rss() {
     echo
     echo "== 7. idle RSS after start"
-    local i d=() r=()
+    local i d=() r=() st=()
     for ((i = 1; i <= RUNS; i++)); do
         start_dflockd
         start_redis
@@ -415,6 +432,21 @@ w_idle_rss() {
     rm=$(median "${r[@]}")
     ratio=$(calc 'a / b' "$IDLE_KB" "$rm")
     row "7 idle RSS (kB)" "$IDLE_KB" "$rm" "$(num 2 "$ratio")" "<= 2048" "$(verdict "$IDLE_KB" '<=' 2048)"
+    [[ $STATIC_BIN == none ]] && return 0
+    local default_bin=$DFLOCKD_BIN
+    DFLOCKD_BIN=$STATIC_BIN
+    for ((i = 1; i <= RUNS; i++)); do
+        start_dflockd
+        sleep 0.5
+        st+=("$(rss_kb "$D_PID")")
+        echo "   run $i: static-pie dflockd ${st[-1]} kB"
+        stop_pid "$D_PID"
+    done
+    DFLOCKD_BIN=$default_bin
+    local sm
+    sm=$(median "${st[@]}")
+    ratio=$(calc 'a / b' "$sm" "$rm")
+    row "7 idle RSS, static-pie build (kB)" "$sm" "$rm" "$(num 2 "$ratio")" "<= 2048" "$(verdict "$sm" '<=' 2048)"
 }
 
 # 8: 10,000 idle connections to a fresh dflockd: RSS while open, and after
