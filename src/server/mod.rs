@@ -280,7 +280,8 @@ impl Server {
         // The periodic GC tick is also when a burst of leases or waits that
         // has since ended gives its memory back.
         if gc {
-            self.reclaim(false);
+            let freed = self.state.take_freed_memory();
+            self.reclaim(freed);
         }
     }
 

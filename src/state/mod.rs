@@ -122,6 +122,9 @@ pub struct State {
     watches: Watches,
     pub totals: Totals,
     pub view: ServerView,
+    /// A GC pass shrank a table since the server last asked (see
+    /// [`State::take_freed_memory`]).
+    freed_memory: bool,
 }
 
 impl State {
@@ -143,7 +146,14 @@ impl State {
             watches: Watches::new(),
             totals: Totals::default(),
             view: ServerView::default(),
+            freed_memory: false,
         }
+    }
+
+    /// Whether a GC pass gave table memory back since the last call, so that
+    /// the server can return the freed heap pages to the kernel.
+    pub fn take_freed_memory(&mut self) -> bool {
+        std::mem::take(&mut self.freed_memory)
     }
 
     /// Arm the periodic timers. Call once at start.
@@ -238,6 +248,7 @@ impl State {
                 let n = self.table.collect_idle(cx.now, self.cfg.gc_max_idle_ms);
                 if n > 0 {
                     log::debug!("idle gc removed {n} lock-table keys");
+                    self.freed_memory |= self.table.shrink_if_sparse();
                 }
                 self.collect_counters(cx.now);
                 cx.timers

@@ -221,6 +221,19 @@ impl Table {
         removed
     }
 
+    /// After a burst of keys has been collected: drop the slab's vacant tail
+    /// (free slots are then reused lowest first, so the tail keeps draining).
+    /// O(slots), so only when three quarters of the slab are vacant. Returns
+    /// whether memory was given back.
+    pub fn shrink_if_sparse(&mut self) -> bool {
+        let before = self.slab.capacity();
+        if before < 256 || self.slab.len() * 4 >= before {
+            return false;
+        }
+        self.slab.shrink_to_fit();
+        self.slab.capacity() < before
+    }
+
     /// (name, resource) pairs of one space, sorted by name (for `stats`).
     pub fn sorted(&self, space: Space) -> Vec<(&str, &Resource)> {
         let mut v: Vec<(&str, &Resource)> = self
@@ -303,5 +316,26 @@ mod tests {
         assert_eq!(names.len(), n / 2);
         assert!(names.windows(2).all(|w| w[0] < w[1]));
         assert!(t.sorted(Space::Sem).is_empty());
+        // Half the slab is still in use: not sparse, nothing moves.
+        assert!(!t.shrink_if_sparse());
+    }
+
+    #[test]
+    fn a_collected_burst_gives_its_slots_back() {
+        let mut t = Table::default();
+        for i in 0..10_000 {
+            t.create(Space::Lock, &format!("k{i}"), Kind::Exclusive, 0);
+        }
+        let survivor = t.find(Space::Lock, "k10").unwrap();
+        hold(t.get_mut(survivor).unwrap());
+        let big = t.slab.capacity();
+        assert_eq!(t.collect_idle(5, 0), 9_999);
+        assert!(t.shrink_if_sparse());
+        assert!(t.slab.capacity() < big / 100, "{}", t.slab.capacity());
+        assert_eq!(t.find(Space::Lock, "k10"), Some(survivor));
+        // Vacant slots below the survivor are reused before the end grows.
+        let next = t.create(Space::Lock, "new", Kind::Exclusive, 5);
+        assert!(next < survivor);
+        assert_eq!(t.find(Space::Lock, "new"), Some(next));
     }
 }
