@@ -150,6 +150,18 @@ impl Table {
         hasher.hash_one((space, key))
     }
 
+    /// Hash of the key stored at a slab index: what the index needs when it
+    /// grows or shrinks (it stores indices, not names).
+    fn stored_hash<'a>(
+        slab: &'a Slab<Resource>,
+        hasher: &'a RandomState,
+    ) -> impl Fn(&u32) -> u64 + 'a {
+        move |&i| {
+            let r = &slab[i as usize];
+            Self::hash(hasher, r.space, &r.name)
+        }
+    }
+
     pub fn find(&self, space: Space, key: &str) -> Option<u32> {
         let slab = &self.slab;
         self.index
@@ -180,12 +192,9 @@ impl Table {
             idle_since: now,
             expired: None,
         }) as u32;
-        let (slab, hasher) = (&self.slab, &self.hasher);
+        let hash = Self::hash(&self.hasher, space, key);
         self.index
-            .insert_unique(Self::hash(hasher, space, key), idx, |&i| {
-                let r = &slab[i as usize];
-                Self::hash(hasher, r.space, &r.name)
-            });
+            .insert_unique(hash, idx, Self::stored_hash(&self.slab, &self.hasher));
         idx
     }
 
@@ -212,11 +221,8 @@ impl Table {
             !dead
         });
         if removed > 0 {
-            let (slab, hasher) = (&self.slab, &self.hasher);
-            self.index.shrink_to_fit(|&i| {
-                let r = &slab[i as usize];
-                Self::hash(hasher, r.space, &r.name)
-            });
+            self.index
+                .shrink_to_fit(Self::stored_hash(&self.slab, &self.hasher));
         }
         removed
     }
