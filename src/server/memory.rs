@@ -2,8 +2,9 @@
 //!
 //! glibc's malloc keeps freed chunks in the middle of its heap resident: only
 //! the top of the heap is trimmed automatically. After a storm of connections
-//! or leases ends, the tables shrink (see `Server::shrink_tables` and the
-//! wheel's `shrink`), but their old pages would stay in RSS until reused.
+//! or leases ends, the tables shrink (`Server::shrink_tables`, `Wheel::shrink`,
+//! the lock table's `shrink_if_sparse` on the GC pass), but their old pages
+//! would stay in RSS until reused.
 //! `malloc_trim` hands whole free pages back with `MADV_DONTNEED`. It walks
 //! the free lists, so it is called only after a shrink, never per request.
 
