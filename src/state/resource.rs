@@ -146,8 +146,11 @@ impl std::fmt::Debug for Table {
 }
 
 impl Table {
-    fn hash(hasher: &RandomState, space: Space, key: &str) -> u64 {
-        hasher.hash_one((space, key))
+    /// Only the name is hashed: a name used in both spaces shares a probe
+    /// sequence and `find` compares the space. Hashing the space as well
+    /// would cost one more SipHash block per lookup, twice per lock pair.
+    fn hash(hasher: &RandomState, key: &str) -> u64 {
+        hasher.hash_one(key)
     }
 
     /// Hash of the key stored at a slab index: what the index needs when it
@@ -158,14 +161,14 @@ impl Table {
     ) -> impl Fn(&u32) -> u64 + 'a {
         move |&i| {
             let r = &slab[i as usize];
-            Self::hash(hasher, r.space, &r.name)
+            Self::hash(hasher, &r.name)
         }
     }
 
     pub fn find(&self, space: Space, key: &str) -> Option<u32> {
         let slab = &self.slab;
         self.index
-            .find(Self::hash(&self.hasher, space, key), |&i| {
+            .find(Self::hash(&self.hasher, key), |&i| {
                 let r = &slab[i as usize];
                 r.space == space && *r.name == *key
             })
@@ -192,7 +195,7 @@ impl Table {
             idle_since: now,
             expired: None,
         }) as u32;
-        let hash = Self::hash(&self.hasher, space, key);
+        let hash = Self::hash(&self.hasher, key);
         self.index
             .insert_unique(hash, idx, Self::stored_hash(&self.slab, &self.hasher));
         idx
