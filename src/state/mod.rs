@@ -12,6 +12,7 @@ mod election;
 mod events;
 pub mod fence;
 mod grant;
+pub mod holders;
 mod kv;
 mod list;
 mod lock;

@@ -6,6 +6,7 @@
 
 use super::Via;
 use super::fence::Token;
+use super::holders::Holders;
 use super::waiters::Queue;
 use crate::server::tokens::ConnId;
 use crate::timer::wheel::TimerKey;
@@ -55,8 +56,9 @@ pub struct Resource {
     pub space: Space,
     pub kind: Kind,
     /// Sorted by fence (grants take increasing fences), so lookups by token are
-    /// a binary search even for a semaphore with many holders.
-    pub holders: Vec<Holder>,
+    /// a binary search even for a semaphore with many holders. A single
+    /// holder is stored inline.
+    pub holders: Holders,
     pub queue: Queue,
     /// When the key last stopped being in use (ms); meaningful only while idle.
     pub idle_since: u64,
@@ -86,12 +88,7 @@ impl Resource {
     }
 
     pub fn insert_holder(&mut self, h: Holder) {
-        // Most keys have one holder at a time; a first push would allocate room
-        // for four (Vec's minimum), ~170 wasted bytes per held lock.
-        if self.holders.capacity() == 0 {
-            self.holders.reserve_exact(1);
-        }
-        // Fences only grow, so this is almost always a push.
+        // Fences only grow, so this is almost always an append.
         let at = self
             .holders
             .partition_point(|x| x.token.fence < h.token.fence);
@@ -190,7 +187,7 @@ impl Table {
             name: key.into(),
             space,
             kind,
-            holders: Vec::new(),
+            holders: Holders::None,
             queue: Queue::default(),
             idle_since: now,
             expired: None,
