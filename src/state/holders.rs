@@ -87,23 +87,10 @@ impl DerefMut for Holders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::tokens::ConnId;
     use crate::state::Via;
-    use crate::state::fence::Token;
 
     fn holder(fence: u64) -> Holder {
-        Holder {
-            token: Token { fence, salt: 7 },
-            owner: ConnId {
-                slot: 0,
-                generation: 0,
-            },
-            owner_serial: 1,
-            deadline: u64::MAX,
-            timer: None,
-            via: Via::Read,
-            two_phase: false,
-        }
+        Holder::for_test(fence, Via::Read)
     }
 
     fn fences(h: &Holders) -> Vec<u64> {

@@ -265,12 +265,11 @@ impl Table {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hold(r: &mut Resource) {
-        r.insert_holder(Holder {
-            token: Token { fence: 1, salt: 2 },
+impl Holder {
+    /// A lease-less holder with fence `fence`, for unit tests.
+    pub fn for_test(fence: u64, via: Via) -> Holder {
+        Holder {
+            token: Token { fence, salt: 7 },
             owner: ConnId {
                 slot: 0,
                 generation: 0,
@@ -278,9 +277,18 @@ mod tests {
             owner_serial: 1,
             deadline: u64::MAX,
             timer: None,
-            via: Via::Lock,
+            via,
             two_phase: false,
-        });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(r: &mut Resource) {
+        r.insert_holder(Holder::for_test(1, Via::Lock));
     }
 
     #[test]
