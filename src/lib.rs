@@ -29,6 +29,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod http;
 pub mod protocol;
 pub mod server;
 pub mod state;

@@ -1,0 +1,24 @@
+//! The HTTP/1.1 REST + SSE API (served on `--http-port` by the same loop and
+//! over the same state as the line protocol).
+//!
+//! Pure pieces, no IO:
+//! * [`parse`] — request-head parser (Complete / Incomplete / Error), limits
+//!   enforced while the head is still partial;
+//! * [`response`] — status line, headers and body writer;
+//! * [`sse`] — Server-Sent Event framing;
+//! * [`path`] — path splitting, percent-decoding, query strings;
+//! * [`route`] — the route table: the one source of truth for the router and
+//!   for the OpenAPI document;
+//! * [`body`] — JSON request bodies and their validation;
+//! * [`openapi`] — the OpenAPI 3.1 document built from the route table;
+//! * [`api`] — a routed request to a state [`Command`](crate::protocol::command::Command),
+//!   and a [`Reply`](crate::protocol::reply::Reply) back to a status and JSON body.
+
+pub mod api;
+pub mod body;
+pub mod openapi;
+pub mod parse;
+pub mod path;
+pub mod response;
+pub mod route;
+pub mod sse;
