@@ -5,13 +5,13 @@
 //! Short measurement times keep `cargo bench` practical.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use dflockd::server::tokens::ConnId;
+use dflockd::owner::OwnerId;
 use dflockd::state::subjects::{PubSub, Recipients};
 use std::hint::black_box;
 use std::time::Duration;
 
-fn conn(slot: u32) -> ConnId {
-    ConnId {
+fn conn(slot: u32) -> OwnerId {
+    OwnerId {
         slot,
         generation: 0,
     }
@@ -25,16 +25,16 @@ struct Sink {
 }
 
 impl Recipients for Sink {
-    fn can_take(&self, _conn: ConnId, _len: usize) -> bool {
+    fn can_take(&self, _conn: OwnerId, _len: usize) -> bool {
         true
     }
 
-    fn deliver(&mut self, conn: ConnId) {
+    fn deliver(&mut self, conn: OwnerId) {
         self.frames += 1;
         self.mix ^= conn.slot;
     }
 
-    fn close_slow(&mut self, _conn: ConnId) {}
+    fn close_slow(&mut self, _conn: OwnerId) {}
 }
 
 /// (a) One signal to N ungrouped subscribers of one exact pattern.

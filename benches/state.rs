@@ -3,11 +3,11 @@
 //! dispatch path (frame → command → apply → encode) and reply encoding.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use dflockd::owner::OwnerId;
 use dflockd::protocol::command::{Command, CommandLimits};
 use dflockd::protocol::line::{Frame, parse_frame};
 use dflockd::protocol::reply::{GrantWord, Reply};
 use dflockd::protocol::{LineLimits, Parsed};
-use dflockd::server::tokens::ConnId;
 use dflockd::state::fence::{Fences, Token};
 use dflockd::state::{Cx, Out, Outcome, State, StateConfig};
 use dflockd::timer::Timer;
@@ -32,8 +32,8 @@ fn state() -> State {
     State::new(cfg, fences)
 }
 
-fn conn(slot: u32) -> ConnId {
-    ConnId {
+fn conn(slot: u32) -> OwnerId {
+    OwnerId {
         slot,
         generation: 0,
     }
@@ -60,8 +60,8 @@ impl Rig {
         }
     }
 
-    fn apply(&mut self, c: ConnId, cmd: Command) -> Outcome {
-        let can_take = |_: ConnId, _: usize| true;
+    fn apply(&mut self, c: OwnerId, cmd: Command) -> Outcome {
+        let can_take = |_: OwnerId, _: usize| true;
         let mut cx = Cx {
             now: self.now,
             timers: &mut self.wheel,
@@ -73,7 +73,7 @@ impl Rig {
 
     fn fire(&mut self) {
         while let Some((_, t)) = self.wheel.poll(self.now) {
-            let can_take = |_: ConnId, _: usize| true;
+            let can_take = |_: OwnerId, _: usize| true;
             let mut cx = Cx {
                 now: self.now,
                 timers: &mut self.wheel,

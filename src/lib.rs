@@ -17,7 +17,7 @@
 //!   socket pair the loop watches.
 //! * **Tokens.** Listener and signal tokens sit at the top of the `usize` range;
 //!   connection tokens are slab keys. Everything that outlives an event stores a
-//!   `ConnId { slot, gen }`, so a stale reference never reaches a reused slot.
+//!   `OwnerId { slot, gen }`, so a stale reference never reaches a reused slot.
 //! * **Pure core.** `protocol::*`, `timer::wheel` and `state::*` do no IO and
 //!   read no clock: time is injected as milliseconds once per loop iteration.
 //! * **Invariants.** Strict FIFO with no barging; a timer never fires before its
@@ -30,6 +30,7 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod http;
+pub mod owner;
 pub mod protocol;
 pub mod server;
 pub mod state;

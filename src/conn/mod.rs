@@ -3,8 +3,8 @@
 
 pub mod buffer;
 
+use crate::owner::OwnerId;
 use crate::protocol::reply::{DreadReply, Reply, Status};
-use crate::server::tokens::ConnId;
 use crate::timer::wheel::TimerKey;
 use buffer::{InBuf, OutBuf};
 use mio::net::TcpStream;
@@ -27,7 +27,7 @@ pub enum Phase {
 
 #[derive(Debug)]
 pub struct Conn {
-    pub id: ConnId,
+    pub id: OwnerId,
     pub serial: u64,
     pub stream: TcpStream,
     pub peer: IpAddr,
@@ -63,7 +63,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(id: ConnId, serial: u64, stream: TcpStream, peer: IpAddr, now: u64) -> Self {
+    pub fn new(id: OwnerId, serial: u64, stream: TcpStream, peer: IpAddr, now: u64) -> Self {
         Conn {
             id,
             serial,

@@ -3,8 +3,9 @@
 //! accept, without a reply, and counted as rejected).
 
 use super::Server;
-use super::tokens::ConnId;
+use super::tokens::conn_token;
 use crate::conn::Conn;
+use crate::owner::OwnerId;
 use crate::timer::deadline_after;
 use mio::Interest;
 use std::io;
@@ -59,13 +60,10 @@ impl Server {
         if self.gens.len() <= slot {
             self.gens.resize(slot + 1, 0);
         }
-        let id = ConnId {
-            slot: slot as u32,
-            generation: self.gens[slot],
-        };
+        let id = OwnerId::conn(slot, self.gens[slot]);
         if let Err(e) = self.poll.registry().register(
             &mut stream,
-            id.token(),
+            conn_token(id),
             Interest::READABLE | Interest::WRITABLE,
         ) {
             log::warn!("cannot register connection from {ip}: {e}");

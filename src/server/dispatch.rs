@@ -1,17 +1,17 @@
 //! Per-connection work: read → parse → apply → encode → flush, with a
 //! per-iteration budget so one pipelining client cannot starve the others.
 
-use super::tokens::ConnId;
 use super::{Server, live};
 use crate::auth;
 use crate::conn::Phase;
 use crate::conn::buffer::Io;
+use crate::owner::OwnerId;
 use crate::protocol::Parsed;
 use crate::protocol::command::Command;
 use crate::protocol::dreadlock::{DreadlockRequest, parse_dreadlock};
 use crate::protocol::line::{Frame, FrameError, HttpGuard, http_guard, parse_frame};
 use crate::protocol::reply::{DreadReply, Reply, Status};
-use crate::state::{Cx, Out, Outcome, State};
+use crate::state::{Cx, IdleExemption, Out, Outcome, State};
 use crate::timer::{Timer, deadline_after};
 
 /// Requests one connection may execute before yielding to the others.
@@ -22,7 +22,7 @@ impl Server {
     pub(super) fn with_state<R>(&mut self, f: impl FnOnce(&mut State, &mut Cx) -> R) -> R {
         let conns = &self.conns;
         let max_output = self.net.max_output;
-        let can_take = |id: ConnId, len: usize| {
+        let can_take = |id: OwnerId, len: usize| {
             conns.get(id.slot as usize).is_some_and(|c| {
                 c.id == id && !c.is_closing() && c.outbuf.pending() + len <= max_output
             })
@@ -52,7 +52,7 @@ impl Server {
         }
     }
 
-    pub(super) fn mark_ready(&mut self, id: ConnId) {
+    pub(super) fn mark_ready(&mut self, id: OwnerId) {
         if let Some(c) = live(&mut self.conns, id) {
             if !c.queued {
                 c.queued = true;
@@ -61,7 +61,7 @@ impl Server {
         }
     }
 
-    fn wants_read(&self, id: ConnId) -> bool {
+    fn wants_read(&self, id: OwnerId) -> bool {
         let Some(c) = self.conns.get(id.slot as usize) else {
             return false;
         };
@@ -71,7 +71,7 @@ impl Server {
             && c.outbuf.pending() <= self.net.max_output
     }
 
-    fn serve(&mut self, id: ConnId) {
+    fn serve(&mut self, id: OwnerId) {
         let slot = id.slot as usize;
         let now = self.clock.now();
         // Read what the socket has, up to the input cap.
@@ -152,7 +152,7 @@ impl Server {
     }
 
     /// Execute complete requests from the input buffer, and say why it stopped.
-    fn process_input(&mut self, id: ConnId) -> Stop {
+    fn process_input(&mut self, id: OwnerId) -> Stop {
         let slot = id.slot as usize;
         let mut budget = REQUEST_BUDGET;
         loop {
@@ -213,7 +213,7 @@ impl Server {
         }
     }
 
-    fn handle_request(&mut self, id: ConnId, req: Request) {
+    fn handle_request(&mut self, id: OwnerId, req: Request) {
         let slot = id.slot as usize;
         let Some(c) = self.conns.get_mut(slot) else {
             return;
@@ -279,7 +279,7 @@ impl Server {
     }
 
     /// Write pending output until WouldBlock; arm the write timeout if stuck.
-    pub(super) fn flush(&mut self, id: ConnId) {
+    pub(super) fn flush(&mut self, id: OwnerId) {
         let now = self.clock.now();
         let Some(c) = self.conns.get_mut(id.slot as usize) else {
             return;
@@ -365,7 +365,7 @@ impl Server {
     /// Flush `id` at the end of this loop iteration. Pushes from every signal
     /// handled in the iteration then leave in one write per subscriber instead
     /// of one write per frame.
-    fn queue_flush(&mut self, id: ConnId) {
+    fn queue_flush(&mut self, id: OwnerId) {
         if let Some(c) = live(&mut self.conns, id) {
             if !c.flush_queued {
                 c.flush_queued = true;
@@ -389,7 +389,7 @@ impl Server {
         self.to_flush = ids;
     }
 
-    fn close_slow(&mut self, id: ConnId) {
+    fn close_slow(&mut self, id: OwnerId) {
         if let Some(c) = live(&mut self.conns, id) {
             if c.phase != Phase::Dead {
                 log::debug!("conn {}: slow consumer, closing", c.serial);
@@ -439,7 +439,7 @@ impl Server {
         }
     }
 
-    pub(super) fn arm_idle(&mut self, id: ConnId, at: u64) {
+    pub(super) fn arm_idle(&mut self, id: OwnerId, at: u64) {
         if let Some(c) = live(&mut self.conns, id) {
             c.idle_timer = Some(self.wheel.insert(at, Timer::Idle { conn: id }));
         }
@@ -447,9 +447,9 @@ impl Server {
 
     /// The idle/request timeout (§2.8), checked lazily: one timer per connection,
     /// re-armed for the real deadline instead of being reset on every byte.
-    fn idle_check(&mut self, id: ConnId, now: u64) {
+    fn idle_check(&mut self, id: OwnerId, now: u64) {
         let t = self.net.read_timeout_ms;
-        let exempt_dread = self.state.holds_dreadlock(id);
+        let held = self.state.idle_exemption(id);
         let wants = self.wants_read(id);
         let Some(c) = live(&mut self.conns, id) else {
             return;
@@ -458,16 +458,24 @@ impl Server {
         if c.is_closing() || c.phase == Phase::AuthFailing {
             return;
         }
-        let exempt = c.phase == Phase::Parked || !wants || exempt_dread;
-        if exempt {
+        // Parked, back-pressured or holding a Dreadlock lock: neither timeout
+        // runs, and the clock restarts when the exemption ends.
+        if c.phase == Phase::Parked || !wants || held == IdleExemption::Dreadlock {
             c.last_rx = now;
             self.arm_idle(id, deadline_after(now, t));
             return;
         }
-        let since = if c.inbuf.is_empty() {
-            c.last_rx
-        } else {
+        let since = if !c.inbuf.is_empty() {
+            // A request has begun: the request timeout applies to everyone.
             c.req_start
+        } else if let IdleExemption::None { leases_ended_at } = held {
+            c.last_rx.max(leases_ended_at)
+        } else {
+            // A lease holder: the lease bounds how long a vanished holder
+            // keeps it, and clients renew at half a lease, which can be
+            // slower than the idle timeout.
+            self.arm_idle(id, deadline_after(now, t));
+            return;
         };
         let due = deadline_after(since, t);
         if now < due {

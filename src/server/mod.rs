@@ -12,6 +12,7 @@ pub mod tokens;
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::error::StartupError;
+use crate::owner::OwnerId;
 use crate::protocol::LineLimits;
 use crate::protocol::command::CommandLimits;
 use crate::state::fence::{Fences, wall_clock_ns};
@@ -25,10 +26,10 @@ use slab::Slab;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokens::{ConnId, SIGNALS, listener_index, listener_token};
+use tokens::{SIGNALS, listener_index, listener_token};
 
 /// The connection `id` names, if that slot still holds it (generation match).
-pub(super) fn live(conns: &mut Slab<Conn>, id: ConnId) -> Option<&mut Conn> {
+pub(super) fn live(conns: &mut Slab<Conn>, id: OwnerId) -> Option<&mut Conn> {
     conns.get_mut(id.slot as usize).filter(|c| c.id == id)
 }
 
@@ -72,10 +73,10 @@ pub struct Server {
     gens: Vec<u32>,
     per_ip: HashMap<IpAddr, u32>,
     next_serial: u64,
-    ready: VecDeque<ConnId>,
+    ready: VecDeque<OwnerId>,
     /// Connections with pushed output to write at the end of the iteration.
-    to_flush: Vec<ConnId>,
-    dead: Vec<ConnId>,
+    to_flush: Vec<OwnerId>,
+    dead: Vec<OwnerId>,
     clock: Clock,
     wheel: Wheel<Timer>,
     outbox: Vec<Out>,
@@ -321,7 +322,7 @@ impl Server {
         }
     }
 
-    fn close_conn(&mut self, id: ConnId) {
+    fn close_conn(&mut self, id: OwnerId) {
         if live(&mut self.conns, id).is_none() {
             return;
         }

@@ -1,8 +1,9 @@
 //! mio tokens. Fixed tokens sit at the top of the range; connection tokens are
 //! slab keys. Anything that outlives one event (waiters, leases, timers) holds a
-//! [`ConnId`] — slot *and* generation — so a stale reference can never reach a
+//! [`OwnerId`](crate::owner::OwnerId) — slot *and* generation — so a stale reference can never reach a
 //! new connection that reused the slot.
 
+use crate::owner::OwnerId;
 use mio::Token;
 
 pub const SIGNALS: Token = Token(usize::MAX - 1);
@@ -20,15 +21,8 @@ pub fn listener_index(t: Token) -> Option<usize> {
     (d < MAX_LISTENERS && t.0 <= LISTENER_BASE).then_some(d)
 }
 
-/// A connection's identity for everything that outlives one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ConnId {
-    pub slot: u32,
-    pub generation: u32,
-}
-
-impl ConnId {
-    pub fn token(self) -> Token {
-        Token(self.slot as usize)
-    }
+/// The mio token of a connection owner (its connection-table slot).
+pub fn conn_token(id: OwnerId) -> Token {
+    debug_assert!(!id.is_session(), "sessions have no mio token");
+    Token(id.index())
 }

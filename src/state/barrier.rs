@@ -3,8 +3,8 @@
 
 use super::owner::Parked;
 use super::{Cx, Out, Outcome, State};
+use crate::owner::OwnerId;
 use crate::protocol::reply::{Reply, Status};
-use crate::server::tokens::ConnId;
 use crate::timer::wheel::TimerKey;
 use crate::timer::{Timer, deadline_after};
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 #[derive(Debug)]
 pub struct Barrier {
     pub count: u32,
-    pub waiting: Vec<(ConnId, TimerKey)>,
+    pub waiting: Vec<(OwnerId, TimerKey)>,
     /// Last arrival (ms).
     pub touched: u64,
 }
@@ -23,7 +23,7 @@ impl State {
     pub(super) fn bwait(
         &mut self,
         cx: &mut Cx,
-        conn: ConnId,
+        conn: OwnerId,
         key: &str,
         count: u32,
         timeout_s: u64,
@@ -77,7 +77,7 @@ impl State {
     }
 
     /// `conn` departs (timeout or disconnect): everyone else gets `timeout`, the barrier goes.
-    pub(super) fn barrier_depart(&mut self, cx: &mut Cx, conn: ConnId, key: &str) {
+    pub(super) fn barrier_depart(&mut self, cx: &mut Cx, conn: OwnerId, key: &str) {
         let Some(b) = self.barriers.remove(key) else {
             return;
         };

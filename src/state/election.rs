@@ -5,15 +5,15 @@
 use super::grant::{Ask, EndCause};
 use super::resource::{Kind, Space};
 use super::{Cx, Outcome, State, Via};
+use crate::owner::OwnerId;
 use crate::protocol::reply::{Reply, Status};
-use crate::server::tokens::ConnId;
 use std::collections::HashMap;
 
 /// Subscribers of one election key.
 #[derive(Debug, Default)]
 struct Subs {
-    observers: Vec<ConnId>,
-    candidates: Vec<ConnId>,
+    observers: Vec<OwnerId>,
+    candidates: Vec<OwnerId>,
 }
 
 /// Observers and candidates per key. Per-connection lists live in the
@@ -25,7 +25,7 @@ pub struct Elections {
 
 impl Elections {
     /// Observers and candidates of `key`, each once (observers first), or None.
-    pub fn subscribers(&self, key: &str) -> Option<Vec<ConnId>> {
+    pub fn subscribers(&self, key: &str) -> Option<Vec<OwnerId>> {
         let s = self.keys.get(key)?;
         let mut v = s.observers.clone();
         for c in &s.candidates {
@@ -53,7 +53,7 @@ impl Elections {
         }
     }
 
-    pub fn add_observer(&mut self, key: &str, conn: ConnId) -> bool {
+    pub fn add_observer(&mut self, key: &str, conn: OwnerId) -> bool {
         let s = self.entry(key);
         if s.observers.contains(&conn) {
             return false;
@@ -62,7 +62,7 @@ impl Elections {
         true
     }
 
-    pub fn remove_observer(&mut self, key: &str, conn: ConnId) -> bool {
+    pub fn remove_observer(&mut self, key: &str, conn: OwnerId) -> bool {
         let removed = self.keys.get_mut(key).is_some_and(|s| {
             let before = s.observers.len();
             s.observers.retain(|c| *c != conn);
@@ -72,7 +72,7 @@ impl Elections {
         removed
     }
 
-    pub fn add_candidate(&mut self, key: &str, conn: ConnId) -> bool {
+    pub fn add_candidate(&mut self, key: &str, conn: OwnerId) -> bool {
         let s = self.entry(key);
         if s.candidates.contains(&conn) {
             return false;
@@ -81,7 +81,7 @@ impl Elections {
         true
     }
 
-    pub fn remove_candidate(&mut self, key: &str, conn: ConnId) -> bool {
+    pub fn remove_candidate(&mut self, key: &str, conn: OwnerId) -> bool {
         let removed = self.keys.get_mut(key).is_some_and(|s| {
             let before = s.candidates.len();
             s.candidates.retain(|c| *c != conn);
@@ -92,7 +92,7 @@ impl Elections {
     }
 
     /// (key, observers, candidates) sorted by key.
-    pub fn sorted(&self) -> Vec<(&str, usize, &[ConnId])> {
+    pub fn sorted(&self) -> Vec<(&str, usize, &[OwnerId])> {
         let mut v: Vec<_> = self
             .keys
             .iter()
@@ -107,7 +107,7 @@ impl State {
     pub(super) fn elect(
         &mut self,
         cx: &mut Cx,
-        conn: ConnId,
+        conn: OwnerId,
         key: &str,
         timeout_s: u64,
         lease: Option<u64>,
@@ -134,12 +134,12 @@ impl State {
         outcome
     }
 
-    pub(super) fn resign(&mut self, cx: &mut Cx, conn: ConnId, key: &str, token: &[u8]) -> Reply {
+    pub(super) fn resign(&mut self, cx: &mut Cx, conn: OwnerId, key: &str, token: &[u8]) -> Reply {
         self.end_candidacy(conn, key);
         self.release_token(cx, Space::Lock, key, token, EndCause::Resign, conn)
     }
 
-    pub(super) fn end_candidacy(&mut self, conn: ConnId, key: &str) {
+    pub(super) fn end_candidacy(&mut self, conn: OwnerId, key: &str) {
         if self.elections.remove_candidate(key, conn) {
             if let Some(c) = self.conns.get_mut(conn) {
                 c.candidacies.retain(|k| &**k != key);
@@ -147,7 +147,7 @@ impl State {
         }
     }
 
-    pub(super) fn observe(&mut self, cx: &mut Cx, conn: ConnId, key: &str) -> Reply {
+    pub(super) fn observe(&mut self, cx: &mut Cx, conn: OwnerId, key: &str) -> Reply {
         let already = self
             .elections
             .subscribers(key)
@@ -172,7 +172,7 @@ impl State {
     }
 
     /// `unobserve` also ends a candidacy (§8.8).
-    pub(super) fn unobserve(&mut self, conn: ConnId, key: &str) -> Reply {
+    pub(super) fn unobserve(&mut self, conn: OwnerId, key: &str) -> Reply {
         if self.elections.remove_observer(key, conn) {
             if let Some(c) = self.conns.get_mut(conn) {
                 c.observed.retain(|k| &**k != key);
@@ -192,7 +192,7 @@ impl State {
     }
 
     /// Disconnect: drop observations and candidacies.
-    pub(super) fn drop_election_subs(&mut self, conn: ConnId) {
+    pub(super) fn drop_election_subs(&mut self, conn: OwnerId) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };

@@ -3,7 +3,7 @@
 //! by every recipient.
 
 use super::{Cx, Out, State};
-use crate::server::tokens::ConnId;
+use crate::owner::OwnerId;
 use std::rc::Rc;
 
 /// `<prefix> <event> <key>\n`, encoded once.
@@ -51,7 +51,7 @@ impl State {
         cx: &mut Cx,
         event: &str,
         key: &str,
-        except: Option<ConnId>,
+        except: Option<OwnerId>,
     ) {
         let Some(subs) = self.elections.subscribers(key) else {
             return;
@@ -68,7 +68,7 @@ impl State {
     }
 
     /// Push `leader <event> <key>` to one connection.
-    pub(super) fn leader_event_to(&mut self, cx: &mut Cx, event: &str, key: &str, conn: ConnId) {
+    pub(super) fn leader_event_to(&mut self, cx: &mut Cx, event: &str, key: &str, conn: OwnerId) {
         cx.out.push(Out::Push {
             conn,
             frame: frame("leader", event, key),

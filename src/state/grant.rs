@@ -4,12 +4,13 @@
 //! these functions (protocol.md §6, §7.2, §7.3, §8.6).
 
 use super::fence::Token;
+use super::holders::Holder;
 use super::owner::{EnqState, Enqueue, Hold, Parked};
-use super::resource::{Holder, Kind, Space};
+use super::resource::{Kind, Space};
 use super::waiters::Waiter;
 use super::{Cx, Out, Outcome, State, Via};
+use crate::owner::OwnerId;
 use crate::protocol::reply::{DreadReply, GrantWord, Reply, Status};
-use crate::server::tokens::ConnId;
 use crate::timer::{Timer, deadline_after};
 
 /// Why a holder ends.
@@ -28,7 +29,7 @@ pub enum EndCause {
 /// A holder about to be installed.
 #[derive(Debug, Clone, Copy)]
 struct NewGrant {
-    conn: ConnId,
+    conn: OwnerId,
     conn_serial: u64,
     token: Token,
     via: Via,
@@ -201,7 +202,7 @@ impl State {
         self.watch_event_res(cx, event, res);
     }
 
-    fn serial_of(&self, conn: ConnId) -> u64 {
+    fn serial_of(&self, conn: OwnerId) -> u64 {
         self.conns.get(conn).map_or(0, |c| c.serial)
     }
 
@@ -211,7 +212,7 @@ impl State {
         &mut self,
         cx: &mut Cx,
         res: u32,
-        conn: ConnId,
+        conn: OwnerId,
         ask: &Ask,
         two_phase: bool,
     ) -> Result<Option<Token>, ()> {
@@ -346,7 +347,7 @@ impl State {
     pub(super) fn acquire(
         &mut self,
         cx: &mut Cx,
-        conn: ConnId,
+        conn: OwnerId,
         key: &str,
         ask: Ask,
         timeout_ms: u64,
@@ -397,7 +398,7 @@ impl State {
                 .is_some_and(|r| r.queue.len() as u64 >= max)
     }
 
-    fn park(&mut self, cx: &mut Cx, conn: ConnId, waiter: u32, timeout_ms: u64) {
+    fn park(&mut self, cx: &mut Cx, conn: OwnerId, waiter: u32, timeout_ms: u64) {
         let timer = cx
             .timers
             .insert(deadline_after(cx.now, timeout_ms), Timer::Park { conn });
@@ -412,7 +413,7 @@ impl State {
     // ---------------------------------------------------------------- two-phase
 
     /// `e se re we` (§8.6).
-    pub(super) fn enqueue(&mut self, cx: &mut Cx, conn: ConnId, key: &str, ask: Ask) -> Reply {
+    pub(super) fn enqueue(&mut self, cx: &mut Cx, conn: OwnerId, key: &str, ask: Ask) -> Reply {
         let existing = match self.existing_checked(ask.space, key, ask.kind) {
             Ok(e) => e,
             Err(s) => return s.into(),
@@ -482,7 +483,7 @@ impl State {
     pub(super) fn wait(
         &mut self,
         cx: &mut Cx,
-        conn: ConnId,
+        conn: OwnerId,
         space: Space,
         key: &str,
         via: Via,
@@ -543,7 +544,7 @@ impl State {
     // ---------------------------------------------------------------- parked
 
     /// A parked waiter's timeout fired: it leaves the queue and gets `timeout`.
-    pub(super) fn waiter_timeout(&mut self, cx: &mut Cx, conn: ConnId, waiter: u32) {
+    pub(super) fn waiter_timeout(&mut self, cx: &mut Cx, conn: OwnerId, waiter: u32) {
         let Some(w) = self.cancel_waiter(cx, conn, waiter, None) else {
             return;
         };
@@ -559,7 +560,7 @@ impl State {
     pub(super) fn cancel_waiter(
         &mut self,
         cx: &mut Cx,
-        conn: ConnId,
+        conn: OwnerId,
         waiter: u32,
         timer: Option<crate::timer::wheel::TimerKey>,
     ) -> Option<Waiter> {
@@ -583,7 +584,7 @@ impl State {
         Some(w)
     }
 
-    fn forget_queued_enqueue(&mut self, conn: ConnId, waiter: u32) {
+    fn forget_queued_enqueue(&mut self, conn: OwnerId, waiter: u32) {
         if let Some(c) = self.conns.get_mut(conn) {
             c.enqueues
                 .retain(|e| e.state != EnqState::Queued { waiter });
@@ -600,7 +601,7 @@ impl State {
         res: u32,
         idx: usize,
         cause: EndCause,
-        by: Option<ConnId>,
+        by: Option<OwnerId>,
     ) {
         let Some(r) = self.table.get_mut(res) else {
             return;
@@ -617,6 +618,9 @@ impl State {
             c.remove_hold(res, h.token.fence);
             if h.via == Via::Dread {
                 c.dread_holds = c.dread_holds.saturating_sub(1);
+            }
+            if c.holds.is_empty() {
+                c.leases_ended_at = cx.now;
             }
             // Releasing a two-phase grant discards its state (§8.6); an expired
             // one is kept so its wait answers `error_lease_expired`.
@@ -653,7 +657,7 @@ impl State {
         key: &str,
         token: &[u8],
         cause: EndCause,
-        by: ConnId,
+        by: OwnerId,
     ) -> Reply {
         let found = Token::parse(token).and_then(|t| {
             let res = self.table.find(space, key)?;
@@ -736,7 +740,7 @@ impl State {
     // ---------------------------------------------------------------- disconnect
 
     /// Cleanup of §4.4 for the lock table.
-    pub(super) fn release_conn_locks(&mut self, cx: &mut Cx, conn: ConnId) {
+    pub(super) fn release_conn_locks(&mut self, cx: &mut Cx, conn: OwnerId) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };

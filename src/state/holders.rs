@@ -9,8 +9,25 @@
 //! Everything that only reads or edits holders in place goes through the
 //! slice this type dereferences to.
 
-use super::resource::Holder;
+use super::Via;
+use super::fence::Token;
+use crate::owner::OwnerId;
+use crate::timer::wheel::TimerKey;
 use std::ops::{Deref, DerefMut};
+
+/// One holder of a resource slot.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub token: Token,
+    pub owner: OwnerId,
+    pub owner_serial: u64,
+    /// `u64::MAX` for a Dreadlock hold, which has no lease.
+    pub deadline: u64,
+    pub timer: Option<TimerKey>,
+    pub via: Via,
+    /// Granted through a two-phase enqueue whose wait may still come.
+    pub two_phase: bool,
+}
 
 #[derive(Debug, Default)]
 pub enum Holders {
@@ -80,6 +97,25 @@ impl DerefMut for Holders {
             Holders::None => &mut [],
             Holders::One(h) => std::slice::from_mut(h),
             Holders::Many(v) => v,
+        }
+    }
+}
+
+#[cfg(test)]
+impl Holder {
+    /// A lease-less holder with fence `fence`, for unit tests.
+    pub fn for_test(fence: u64, via: Via) -> Holder {
+        Holder {
+            token: Token { fence, salt: 7 },
+            owner: OwnerId {
+                slot: 0,
+                generation: 0,
+            },
+            owner_serial: 1,
+            deadline: u64::MAX,
+            timer: None,
+            via,
+            two_phase: false,
         }
     }
 }

@@ -4,16 +4,16 @@
 
 use super::owner::Parked;
 use super::{Cx, Out, Outcome, State};
+use crate::owner::OwnerId;
 use crate::protocol::command::End;
 use crate::protocol::reply::{Reply, Status};
-use crate::server::tokens::ConnId;
 use crate::timer::wheel::TimerKey;
 use crate::timer::{Timer, deadline_after};
 use std::collections::{HashMap, VecDeque};
 
 #[derive(Debug)]
 pub struct Popper {
-    pub conn: ConnId,
+    pub conn: OwnerId,
     pub end: End,
     pub timer: TimerKey,
 }
@@ -142,7 +142,7 @@ impl State {
     pub(super) fn bpop(
         &mut self,
         cx: &mut Cx,
-        conn: ConnId,
+        conn: OwnerId,
         end: End,
         key: &str,
         timeout_s: u64,
@@ -172,7 +172,7 @@ impl State {
     }
 
     /// Remove `conn`'s blocked pop on `key` (timeout or cancellation).
-    pub(super) fn drop_popper(&mut self, cx: &mut Cx, conn: ConnId, key: &str) {
+    pub(super) fn drop_popper(&mut self, cx: &mut Cx, conn: OwnerId, key: &str) {
         if let Some(list) = self.lists.get_mut(key) {
             if let Some(i) = list.poppers.iter().position(|p| p.conn == conn) {
                 if let Some(p) = list.poppers.remove(i) {

@@ -4,12 +4,12 @@
 use super::grant::{Ask, EndCause};
 use super::resource::{Kind, Space};
 use super::{Cx, Outcome, State, Via};
+use crate::owner::OwnerId;
 use crate::protocol::command::Command;
 use crate::protocol::reply::{DreadReply, Reply};
-use crate::server::tokens::ConnId;
 
 impl State {
-    pub(super) fn apply_lock(&mut self, cx: &mut Cx, conn: ConnId, cmd: Command) -> Outcome {
+    pub(super) fn apply_lock(&mut self, cx: &mut Cx, conn: OwnerId, cmd: Command) -> Outcome {
         let reply = match cmd {
             Command::Lock {
                 key,
@@ -59,7 +59,7 @@ impl State {
     }
 
     /// Dreadlock `lock`: checks in the order of the §9 table.
-    fn dread_lock(&mut self, cx: &mut Cx, conn: ConnId, key: &str, timeout_ms: u64) -> Outcome {
+    fn dread_lock(&mut self, cx: &mut Cx, conn: OwnerId, key: &str, timeout_ms: u64) -> Outcome {
         let held_by_me = self
             .table
             .find(Space::Lock, key)
@@ -73,7 +73,7 @@ impl State {
     }
 
     /// Dreadlock `unlock`: releases the hold this connection took with `lock`.
-    fn dread_unlock(&mut self, cx: &mut Cx, conn: ConnId, key: &str) -> Reply {
+    fn dread_unlock(&mut self, cx: &mut Cx, conn: OwnerId, key: &str) -> Reply {
         let Some(res) = self.table.find(Space::Lock, key) else {
             return Reply::Dread(DreadReply::NotLocked);
         };

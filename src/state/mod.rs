@@ -24,9 +24,9 @@ mod stats_doc;
 pub mod subjects;
 pub mod waiters;
 
+use crate::owner::OwnerId;
 use crate::protocol::command::Command;
 use crate::protocol::reply::{Reply, Status};
-use crate::server::tokens::ConnId;
 use crate::stats::Totals;
 use crate::timer::wheel::Wheel;
 use crate::timer::{Timer, deadline_after};
@@ -75,11 +75,23 @@ pub struct StateConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Out {
     /// The reply that completes the connection's parked command.
-    Reply { conn: ConnId, reply: Reply },
+    Reply { conn: OwnerId, reply: Reply },
     /// A push frame, encoded once and shared by every recipient.
-    Push { conn: ConnId, frame: Rc<[u8]> },
+    Push { conn: OwnerId, frame: Rc<[u8]> },
     /// Close a slow consumer (already counted).
-    CloseSlow { conn: ConnId },
+    CloseSlow { conn: OwnerId },
+}
+
+/// How the idle and request timeouts apply to a connection (§2.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleExemption {
+    /// A Dreadlock hold: neither timeout runs.
+    Dreadlock,
+    /// A lease (lock, permit, read/write lock, leadership): the idle timeout
+    /// does not run, the request timeout does.
+    Lease,
+    /// Both run; the idle clock starts no earlier than when the last lease ended.
+    None { leases_ended_at: u64 },
 }
 
 /// What the state did with a command.
@@ -96,7 +108,7 @@ pub struct Cx<'a> {
     pub timers: &'a mut Wheel<Timer>,
     pub out: &'a mut Vec<Out>,
     /// Whether a connection can take `len` more output bytes (§2.7).
-    pub can_take: &'a dyn Fn(ConnId, usize) -> bool,
+    pub can_take: &'a dyn Fn(OwnerId, usize) -> bool,
 }
 
 /// Facts about the server that `stats` reports.
@@ -163,12 +175,12 @@ impl State {
             .insert(deadline_after(cx.now, self.cfg.gc_interval_ms), Timer::Gc);
     }
 
-    pub fn on_connect(&mut self, conn: ConnId, serial: u64) {
+    pub fn on_connect(&mut self, conn: OwnerId, serial: u64) {
         self.conns.insert(conn, serial);
     }
 
     /// Disconnect cleanup (protocol.md §4.4), in the spec's order.
-    pub fn on_disconnect(&mut self, cx: &mut Cx, conn: ConnId) {
+    pub fn on_disconnect(&mut self, cx: &mut Cx, conn: OwnerId) {
         self.cancel_parked(cx, conn);
         self.release_conn_locks(cx, conn);
         self.pubsub.remove_conn(conn);
@@ -177,9 +189,16 @@ impl State {
         self.conns.remove(conn);
     }
 
-    /// True while the connection holds a Dreadlock lock (its idle timeout is off, §2.8).
-    pub fn holds_dreadlock(&self, conn: ConnId) -> bool {
-        self.conns.get(conn).is_some_and(|c| c.dread_holds > 0)
+    /// What the connection holds, for its idle and request timeouts (§2.8).
+    pub fn idle_exemption(&self, conn: OwnerId) -> IdleExemption {
+        match self.conns.get(conn) {
+            Some(c) if c.dread_holds > 0 => IdleExemption::Dreadlock,
+            Some(c) if !c.holds.is_empty() => IdleExemption::Lease,
+            Some(c) => IdleExemption::None {
+                leases_ended_at: c.leases_ended_at,
+            },
+            None => IdleExemption::None { leases_ended_at: 0 },
+        }
     }
 
     /// Counters + KV entries + lists + barriers have reached `--max-keys`.
@@ -190,7 +209,7 @@ impl State {
     }
 
     /// The connection may add one more registration (§7.4).
-    fn may_subscribe(&self, conn: ConnId) -> bool {
+    fn may_subscribe(&self, conn: OwnerId) -> bool {
         let max = self.cfg.max_subscriptions;
         if max == 0 {
             return true;
@@ -200,7 +219,7 @@ impl State {
     }
 
     /// The parked command's timeout fired.
-    fn park_timeout(&mut self, cx: &mut Cx, conn: ConnId) {
+    fn park_timeout(&mut self, cx: &mut Cx, conn: OwnerId) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -225,7 +244,7 @@ impl State {
     }
 
     /// Cancel the parked command without a reply (end of input, drain, disconnect).
-    pub fn cancel_parked(&mut self, cx: &mut Cx, conn: ConnId) {
+    pub fn cancel_parked(&mut self, cx: &mut Cx, conn: OwnerId) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -266,7 +285,7 @@ impl State {
     }
 
     /// Execute one command for `conn`.
-    pub fn apply(&mut self, cx: &mut Cx, conn: ConnId, cmd: Command) -> Outcome {
+    pub fn apply(&mut self, cx: &mut Cx, conn: OwnerId, cmd: Command) -> Outcome {
         self.totals.commands += 1;
         let reply = match cmd {
             Command::Ping => Reply::OK,
@@ -375,18 +394,18 @@ struct SignalRx<'c, 'a> {
 }
 
 impl Recipients for SignalRx<'_, '_> {
-    fn can_take(&self, conn: ConnId, len: usize) -> bool {
+    fn can_take(&self, conn: OwnerId, len: usize) -> bool {
         (self.cx.can_take)(conn, len)
     }
 
-    fn deliver(&mut self, conn: ConnId) {
+    fn deliver(&mut self, conn: OwnerId) {
         self.cx.out.push(Out::Push {
             conn,
             frame: self.frame.clone(),
         });
     }
 
-    fn close_slow(&mut self, conn: ConnId) {
+    fn close_slow(&mut self, conn: OwnerId) {
         self.slow += 1;
         self.cx.out.push(Out::CloseSlow { conn });
     }

@@ -4,7 +4,7 @@
 use super::Via;
 use super::fence::Token;
 use super::resource::Space;
-use crate::server::tokens::ConnId;
+use crate::owner::OwnerId;
 use crate::timer::wheel::TimerKey;
 
 /// What a parked connection is waiting for.
@@ -47,13 +47,16 @@ pub struct Hold {
 
 #[derive(Debug)]
 pub struct ConnState {
-    pub id: ConnId,
+    pub id: OwnerId,
     /// The connection id users see in `stats` (unique for the process life).
     pub serial: u64,
     pub parked: Option<Parked>,
     pub holds: Vec<Hold>,
     pub enqueues: Vec<Enqueue>,
     pub dread_holds: u32,
+    /// When `holds` last became empty (ms): the idle clock of a lease holder
+    /// restarts there, not at its last byte (§2.8).
+    pub leases_ended_at: u64,
     /// Election keys this connection observes / is a candidate of.
     pub observed: Vec<Box<str>>,
     pub candidacies: Vec<Box<str>>,
@@ -86,7 +89,7 @@ pub struct ConnTable {
 }
 
 impl ConnTable {
-    pub fn insert(&mut self, id: ConnId, serial: u64) {
+    pub fn insert(&mut self, id: OwnerId, serial: u64) {
         let i = id.slot as usize;
         if self.slots.len() <= i {
             self.slots.resize_with(i + 1, || None);
@@ -101,12 +104,13 @@ impl ConnTable {
             holds: Vec::new(),
             enqueues: Vec::new(),
             dread_holds: 0,
+            leases_ended_at: 0,
             observed: Vec::new(),
             candidacies: Vec::new(),
         });
     }
 
-    pub fn remove(&mut self, id: ConnId) -> Option<ConnState> {
+    pub fn remove(&mut self, id: OwnerId) -> Option<ConnState> {
         let slot = self.slots.get_mut(id.slot as usize)?;
         if !slot.as_ref().is_some_and(|c| c.id == id) {
             return None;
@@ -134,14 +138,14 @@ impl ConnTable {
         self.slots.shrink_to_fit();
     }
 
-    pub fn get(&self, id: ConnId) -> Option<&ConnState> {
+    pub fn get(&self, id: OwnerId) -> Option<&ConnState> {
         self.slots
             .get(id.slot as usize)?
             .as_ref()
             .filter(|c| c.id == id)
     }
 
-    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut ConnState> {
+    pub fn get_mut(&mut self, id: OwnerId) -> Option<&mut ConnState> {
         self.slots
             .get_mut(id.slot as usize)?
             .as_mut()

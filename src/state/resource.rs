@@ -6,10 +6,8 @@
 
 use super::Via;
 use super::fence::Token;
-use super::holders::Holders;
+use super::holders::{Holder, Holders};
 use super::waiters::Queue;
-use crate::server::tokens::ConnId;
-use crate::timer::wheel::TimerKey;
 use hashbrown::HashTable;
 use slab::Slab;
 use std::collections::VecDeque;
@@ -33,20 +31,6 @@ pub enum Kind {
 
 /// How many expired tokens a key remembers (§6.5).
 const EXPIRED_MEMORY: usize = 16;
-
-/// One holder of a resource slot.
-#[derive(Debug, Clone)]
-pub struct Holder {
-    pub token: Token,
-    pub owner: ConnId,
-    pub owner_serial: u64,
-    /// `u64::MAX` for a Dreadlock hold, which has no lease.
-    pub deadline: u64,
-    pub timer: Option<TimerKey>,
-    pub via: Via,
-    /// Granted through a two-phase enqueue whose wait may still come.
-    pub two_phase: bool,
-}
 
 #[derive(Debug)]
 pub struct Resource {
@@ -261,25 +245,6 @@ impl Table {
             .filter(|(_, r)| !r.queue.is_empty())
             .map(|(i, _)| i as u32)
             .collect()
-    }
-}
-
-#[cfg(test)]
-impl Holder {
-    /// A lease-less holder with fence `fence`, for unit tests.
-    pub fn for_test(fence: u64, via: Via) -> Holder {
-        Holder {
-            token: Token { fence, salt: 7 },
-            owner: ConnId {
-                slot: 0,
-                generation: 0,
-            },
-            owner_serial: 1,
-            deadline: u64::MAX,
-            timer: None,
-            via,
-            two_phase: false,
-        }
     }
 }
 

@@ -5,9 +5,9 @@
 use super::grant::{Ask, EndCause};
 use super::resource::{Kind, Space};
 use super::{Cx, Outcome, State, Via};
+use crate::owner::OwnerId;
 use crate::protocol::command::{Command, RwMode};
 use crate::protocol::reply::Reply;
-use crate::server::tokens::ConnId;
 
 fn via(mode: RwMode) -> Via {
     match mode {
@@ -17,7 +17,7 @@ fn via(mode: RwMode) -> Via {
 }
 
 impl State {
-    pub(super) fn apply_rwlock(&mut self, cx: &mut Cx, conn: ConnId, cmd: Command) -> Outcome {
+    pub(super) fn apply_rwlock(&mut self, cx: &mut Cx, conn: OwnerId, cmd: Command) -> Outcome {
         let reply = match cmd {
             Command::RwLock {
                 mode,

@@ -4,12 +4,12 @@
 use super::grant::{Ask, EndCause};
 use super::resource::{Kind, Space};
 use super::{Cx, Outcome, State, Via};
+use crate::owner::OwnerId;
 use crate::protocol::command::Command;
 use crate::protocol::reply::Reply;
-use crate::server::tokens::ConnId;
 
 impl State {
-    pub(super) fn apply_semaphore(&mut self, cx: &mut Cx, conn: ConnId, cmd: Command) -> Outcome {
+    pub(super) fn apply_semaphore(&mut self, cx: &mut Cx, conn: OwnerId, cmd: Command) -> Outcome {
         let reply = match cmd {
             Command::SemLock {
                 key,

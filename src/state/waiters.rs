@@ -6,7 +6,7 @@
 //! disconnect together.
 
 use super::Via;
-use crate::server::tokens::ConnId;
+use crate::owner::OwnerId;
 use slab::Slab;
 
 const NIL: u32 = u32::MAX;
@@ -14,7 +14,7 @@ const NIL: u32 = u32::MAX;
 /// A request queued for a slot of a resource.
 #[derive(Debug, Clone)]
 pub struct Waiter {
-    pub conn: ConnId,
+    pub conn: OwnerId,
     pub conn_serial: u64,
     /// Resource index in the lock table.
     pub res: u32,
@@ -30,7 +30,7 @@ pub struct Waiter {
 }
 
 impl Waiter {
-    pub fn new(conn: ConnId, conn_serial: u64, res: u32, via: Via, lease_s: u64) -> Self {
+    pub fn new(conn: OwnerId, conn_serial: u64, res: u32, via: Via, lease_s: u64) -> Self {
         Waiter {
             conn,
             conn_serial,
@@ -150,7 +150,7 @@ mod tests {
 
     fn w(n: u32) -> Waiter {
         Waiter::new(
-            ConnId {
+            OwnerId {
                 slot: n,
                 generation: 0,
             },

@@ -5,7 +5,7 @@
 
 pub mod wheel;
 
-use crate::server::tokens::ConnId;
+use crate::owner::OwnerId;
 use std::time::Instant;
 
 /// Monotonic milliseconds since start, read once per loop iteration.
@@ -55,7 +55,7 @@ pub enum Timer {
     /// A holder's lease ends. `fence` identifies the holder (fences are unique).
     Lease { res: u32, fence: u64 },
     /// The timeout of the connection's parked command.
-    Park { conn: ConnId },
+    Park { conn: OwnerId },
     /// A KV entry's TTL passed (index into the KV slab).
     KvExpire { idx: u32 },
     /// Periodic idle garbage collection (protocol.md §7.5).
@@ -63,11 +63,11 @@ pub enum Timer {
     /// Retry reserving a fence block after a persistence failure (§6.2).
     FenceRetry,
     /// Idle/request timeout check of a connection (§2.8).
-    Idle { conn: ConnId },
+    Idle { conn: OwnerId },
     /// Write-progress check of a connection (§2.7).
-    Write { conn: ConnId },
+    Write { conn: OwnerId },
     /// The delayed `error_auth` answer (§4.3).
-    AuthFail { conn: ConnId },
+    AuthFail { conn: OwnerId },
     /// The drain deadline (`--shutdown-timeout`).
     Shutdown,
 }

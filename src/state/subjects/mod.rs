@@ -6,7 +6,7 @@
 //! disconnect cleanup is O(that connection's subscriptions), not O(all).
 //!
 //! Memory: a pattern's tokens are stored once, as trie nodes shared by every
-//! subscriber; subscribers are `ConnId` sets at the node; the per-connection
+//! subscriber; subscribers are `OwnerId` sets at the node; the per-connection
 //! index holds node ids, not pattern strings. Group names are one `Rc<str>`
 //! per group, shared by its members' index entries. Empty nodes are pruned.
 //!
@@ -26,7 +26,7 @@
 
 mod trie;
 
-use crate::server::tokens::ConnId;
+use crate::owner::OwnerId;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
@@ -35,14 +35,14 @@ use trie::{NodeId, Payload, Trie};
 /// Who receives what; implemented by the server.
 pub trait Recipients {
     /// True if `conn` can take one more frame of `len` bytes without passing its output limit.
-    fn can_take(&self, conn: ConnId, len: usize) -> bool;
+    fn can_take(&self, conn: OwnerId, len: usize) -> bool;
     /// Queue the frame for `conn`.
-    fn deliver(&mut self, conn: ConnId);
+    fn deliver(&mut self, conn: OwnerId);
     /// `conn` is a slow consumer: the server closes it (cleanup removes its subscriptions later).
-    fn close_slow(&mut self, conn: ConnId);
+    fn close_slow(&mut self, conn: OwnerId);
 }
 
-/// Hasher for `ConnId` keys. Connection ids are assigned by the server, not
+/// Hasher for `OwnerId` keys. Connection ids are assigned by the server, not
 /// chosen by clients, so flooding a table with colliding keys is not possible
 /// and SipHash's cost buys nothing; a fixed hasher also makes set iteration
 /// order (hence delivery order) reproducible run to run, and takes no space
@@ -73,8 +73,8 @@ impl Hasher for ConnHasher {
 }
 
 type ConnBuild = BuildHasherDefault<ConnHasher>;
-type ConnSet = HashSet<ConnId, ConnBuild>;
-type ConnMap<V> = HashMap<ConnId, V, ConnBuild>;
+type ConnSet = HashSet<OwnerId, ConnBuild>;
+type ConnMap<V> = HashMap<OwnerId, V, ConnBuild>;
 
 impl Payload for ConnSet {
     fn is_empty(&self) -> bool {
@@ -82,15 +82,15 @@ impl Payload for ConnSet {
     }
 }
 
-/// Total order on `ConnId` for dedup and lookups (`ConnId` itself is not `Ord`).
-fn conn_key(c: &ConnId) -> u64 {
+/// Total order on `OwnerId` for dedup and lookups (`OwnerId` itself is not `Ord`).
+fn conn_key(c: &OwnerId) -> u64 {
     (u64::from(c.slot) << 32) | u64::from(c.generation)
 }
 
 /// Remove `c` from `set`, giving memory back once the set has shrunk to a
 /// quarter of its capacity (amortised O(1); a 10k fan-out that empties must
 /// not pin its table).
-fn remove_from(set: &mut ConnSet, c: ConnId) -> bool {
+fn remove_from(set: &mut ConnSet, c: OwnerId) -> bool {
     let removed = set.remove(&c);
     if removed && set.len() * 4 < set.capacity() {
         set.shrink_to_fit();
@@ -103,16 +103,16 @@ fn remove_from(set: &mut ConnSet, c: ConnId) -> bool {
 struct Scratch {
     stack: Vec<(NodeId, usize)>,
     nodes: Vec<NodeId>,
-    conns: Vec<ConnId>,
+    conns: Vec<OwnerId>,
     /// Conns closed during the current publish, sorted by `conn_key`.
-    closed: Vec<ConnId>,
+    closed: Vec<OwnerId>,
 }
 
 /// Collect the distinct members of `sets` into `out`. With one contributing
 /// set nothing can repeat, so the O(n log n) sort is skipped on the common
 /// single-pattern fan-out (whose order is then the set's, reproducible given
 /// the same history since [`ConnHasher`] is fixed).
-fn gather<'a>(sets: impl Iterator<Item = &'a ConnSet>, out: &mut Vec<ConnId>) {
+fn gather<'a>(sets: impl Iterator<Item = &'a ConnSet>, out: &mut Vec<OwnerId>) {
     out.clear();
     let mut sources = 0;
     for set in sets.filter(|s| !s.is_empty()) {
@@ -126,11 +126,11 @@ fn gather<'a>(sets: impl Iterator<Item = &'a ConnSet>, out: &mut Vec<ConnId>) {
 }
 
 /// Conns closed in the current publish, kept sorted by `conn_key`.
-fn is_closed(closed: &[ConnId], c: ConnId) -> bool {
+fn is_closed(closed: &[OwnerId], c: OwnerId) -> bool {
     closed.binary_search_by_key(&conn_key(&c), conn_key).is_ok()
 }
 
-fn mark_closed(closed: &mut Vec<ConnId>, c: ConnId) {
+fn mark_closed(closed: &mut Vec<OwnerId>, c: OwnerId) {
     if let Err(at) = closed.binary_search_by_key(&conn_key(&c), conn_key) {
         closed.insert(at, c);
     }
@@ -140,13 +140,13 @@ fn mark_closed(closed: &mut Vec<ConnId>, c: ConnId) {
 struct Group {
     name: Rc<str>,
     /// Join order.
-    members: Vec<ConnId>,
+    members: Vec<OwnerId>,
     /// Rotation cursor, `0..=members.len()`; see the module docs.
     next: usize,
 }
 
 impl Group {
-    fn leave(&mut self, conn: ConnId) {
+    fn leave(&mut self, conn: OwnerId) {
         let Some(i) = self.members.iter().position(|&m| m == conn) else {
             return;
         };
@@ -168,7 +168,7 @@ impl Group {
         &mut self,
         len: usize,
         rx: &mut impl Recipients,
-        closed: &mut Vec<ConnId>,
+        closed: &mut Vec<OwnerId>,
     ) -> bool {
         let n = self.members.len();
         if n == 0 {
@@ -242,7 +242,7 @@ impl PubSub {
 
     /// Subscribe `conn` to (pattern, group). Returns true if new, false if it
     /// already existed (a repeat changes nothing, §7.4, §8.12).
-    pub fn listen(&mut self, conn: ConnId, pattern: &str, group: Option<&str>) -> bool {
+    pub fn listen(&mut self, conn: OwnerId, pattern: &str, group: Option<&str>) -> bool {
         let node = self.trie.insert(pattern);
         let Some(subs) = self.trie.get_mut(node) else {
             return false;
@@ -288,7 +288,7 @@ impl PubSub {
     }
 
     /// Remove exactly (pattern, group) of `conn`; no-op if absent.
-    pub fn unlisten(&mut self, conn: ConnId, pattern: &str, group: Option<&str>) {
+    pub fn unlisten(&mut self, conn: OwnerId, pattern: &str, group: Option<&str>) {
         let Some(node) = self.trie.find(pattern) else {
             return;
         };
@@ -306,7 +306,7 @@ impl PubSub {
     }
 
     /// Whether `conn` has this exact (pattern, group) subscription.
-    pub fn has(&self, conn: ConnId, pattern: &str, group: Option<&str>) -> bool {
+    pub fn has(&self, conn: OwnerId, pattern: &str, group: Option<&str>) -> bool {
         let Some(node) = self.trie.find(pattern) else {
             return false;
         };
@@ -324,7 +324,7 @@ impl PubSub {
     }
 
     /// Remove every subscription of `conn`: O(its subscriptions).
-    pub fn remove_conn(&mut self, conn: ConnId) {
+    pub fn remove_conn(&mut self, conn: OwnerId) {
         let Some(refs) = self.by_conn.remove(&conn) else {
             return;
         };
@@ -334,7 +334,7 @@ impl PubSub {
     }
 
     /// Number of (pattern, group) subscriptions of `conn`.
-    pub fn count_of(&self, conn: ConnId) -> usize {
+    pub fn count_of(&self, conn: OwnerId) -> usize {
         self.by_conn.get(&conn).map_or(0, Vec::len)
     }
 
@@ -403,7 +403,7 @@ impl PubSub {
     }
 
     /// Drop `conn` from (node, group) at the node and prune what became empty.
-    fn detach(&mut self, conn: ConnId, node: NodeId, group: Option<&str>) {
+    fn detach(&mut self, conn: OwnerId, node: NodeId, group: Option<&str>) {
         let Some(subs) = self.trie.get_mut(node) else {
             return;
         };
@@ -445,7 +445,7 @@ impl Watches {
     }
 
     /// Watch `pattern`. Returns true if new, false if `conn` already watched it.
-    pub fn watch(&mut self, conn: ConnId, pattern: &str) -> bool {
+    pub fn watch(&mut self, conn: OwnerId, pattern: &str) -> bool {
         let node = self.trie.insert(pattern);
         let Some(set) = self.trie.get_mut(node) else {
             return false;
@@ -458,7 +458,7 @@ impl Watches {
     }
 
     /// Remove exactly `pattern` of `conn`; no-op if absent.
-    pub fn unwatch(&mut self, conn: ConnId, pattern: &str) {
+    pub fn unwatch(&mut self, conn: OwnerId, pattern: &str) {
         let Some(node) = self.trie.find(pattern) else {
             return;
         };
@@ -480,7 +480,7 @@ impl Watches {
     }
 
     /// Whether `conn` watches exactly `pattern`.
-    pub fn has(&self, conn: ConnId, pattern: &str) -> bool {
+    pub fn has(&self, conn: OwnerId, pattern: &str) -> bool {
         self.trie
             .find(pattern)
             .and_then(|node| self.trie.get(node))
@@ -488,7 +488,7 @@ impl Watches {
     }
 
     /// Remove every watch of `conn`: O(its watches).
-    pub fn remove_conn(&mut self, conn: ConnId) {
+    pub fn remove_conn(&mut self, conn: OwnerId) {
         let Some(nodes) = self.by_conn.remove(&conn) else {
             return;
         };
@@ -501,7 +501,7 @@ impl Watches {
     }
 
     /// Number of patterns `conn` watches.
-    pub fn count_of(&self, conn: ConnId) -> usize {
+    pub fn count_of(&self, conn: OwnerId) -> usize {
         self.by_conn.get(&conn).map_or(0, Vec::len)
     }
 
@@ -509,7 +509,7 @@ impl Watches {
     /// several matching patterns the order is ascending (slot, generation);
     /// with one it is that pattern's set order. Either way the same state and
     /// history give the same order.
-    pub fn matching(&mut self, key: &str, mut f: impl FnMut(ConnId)) {
+    pub fn matching(&mut self, key: &str, mut f: impl FnMut(OwnerId)) {
         let Self { trie, scratch, .. } = self;
         trie.matches(key, &mut scratch.stack, &mut scratch.nodes);
         gather(

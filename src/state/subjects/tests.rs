@@ -3,8 +3,8 @@
 
 use super::*;
 
-fn c(slot: u32) -> ConnId {
-    ConnId {
+fn c(slot: u32) -> OwnerId {
+    OwnerId {
         slot,
         generation: 0,
     }
@@ -31,13 +31,13 @@ pub(super) fn brute(pattern: &str, subject: &str) -> bool {
 /// same publish, and nobody is closed twice.
 #[derive(Default)]
 struct Rx {
-    full: Vec<ConnId>,
-    delivered: Vec<ConnId>,
-    closed: Vec<ConnId>,
+    full: Vec<OwnerId>,
+    delivered: Vec<OwnerId>,
+    closed: Vec<OwnerId>,
 }
 
 impl Rx {
-    fn full(conns: &[ConnId]) -> Self {
+    fn full(conns: &[OwnerId]) -> Self {
         Rx {
             full: conns.to_vec(),
             ..Rx::default()
@@ -45,7 +45,7 @@ impl Rx {
     }
 
     /// Publish and return (count, delivered, closed), resetting the logs.
-    fn publish(&mut self, ps: &mut PubSub, channel: &str) -> (usize, Vec<ConnId>, Vec<ConnId>) {
+    fn publish(&mut self, ps: &mut PubSub, channel: &str) -> (usize, Vec<OwnerId>, Vec<OwnerId>) {
         self.delivered.clear();
         self.closed.clear();
         let n = ps.publish(channel, 10, self);
@@ -58,19 +58,19 @@ impl Rx {
     }
 
     /// Publish and return who got a frame, in order.
-    fn got(&mut self, ps: &mut PubSub, channel: &str) -> Vec<ConnId> {
+    fn got(&mut self, ps: &mut PubSub, channel: &str) -> Vec<OwnerId> {
         self.publish(ps, channel).1
     }
 }
 
 impl Recipients for Rx {
-    fn can_take(&self, conn: ConnId, len: usize) -> bool {
+    fn can_take(&self, conn: OwnerId, len: usize) -> bool {
         assert_eq!(len, 10);
         assert!(!self.closed.contains(&conn), "{conn:?} asked after close");
         !self.full.contains(&conn)
     }
 
-    fn deliver(&mut self, conn: ConnId) {
+    fn deliver(&mut self, conn: OwnerId) {
         assert!(
             !self.closed.contains(&conn),
             "{conn:?} delivered after close"
@@ -78,13 +78,13 @@ impl Recipients for Rx {
         self.delivered.push(conn);
     }
 
-    fn close_slow(&mut self, conn: ConnId) {
+    fn close_slow(&mut self, conn: OwnerId) {
         assert!(!self.closed.contains(&conn), "{conn:?} closed twice");
         self.closed.push(conn);
     }
 }
 
-fn sorted(mut v: Vec<ConnId>) -> Vec<ConnId> {
+fn sorted(mut v: Vec<OwnerId>) -> Vec<OwnerId> {
     v.sort_by_key(conn_key);
     v
 }
@@ -109,11 +109,11 @@ fn repeated_listen_changes_nothing() {
 #[test]
 fn generation_tells_connections_apart() {
     let mut ps = PubSub::new();
-    let old = ConnId {
+    let old = OwnerId {
         slot: 3,
         generation: 0,
     };
-    let new = ConnId {
+    let new = OwnerId {
         slot: 3,
         generation: 1,
     };
@@ -176,7 +176,7 @@ fn group_rotates_in_join_order() {
     // Join order, not slot order.
     let mut ps = group(&[3, 1, 2]);
     let mut rx = Rx::default();
-    let got: Vec<Vec<ConnId>> = (0..7).map(|_| rx.got(&mut ps, "q.x")).collect();
+    let got: Vec<Vec<OwnerId>> = (0..7).map(|_| rx.got(&mut ps, "q.x")).collect();
     assert_eq!(
         got,
         [[c(3)], [c(1)], [c(2)], [c(3)], [c(1)], [c(2)], [c(3)]]
@@ -223,7 +223,7 @@ fn group_new_members_join_at_the_end() {
     let mut ps = group(&[1, 2]);
     assert_eq!(rx.got(&mut ps, "q.x"), [c(1)]);
     ps.listen(c(3), "q.>", Some("g"));
-    let got: Vec<Vec<ConnId>> = (0..4).map(|_| rx.got(&mut ps, "q.x")).collect();
+    let got: Vec<Vec<OwnerId>> = (0..4).map(|_| rx.got(&mut ps, "q.x")).collect();
     assert_eq!(got, [[c(2)], [c(3)], [c(1)], [c(2)]]);
 
     // Joining right after the last member was served: the newcomer is next
@@ -239,7 +239,7 @@ fn group_new_members_join_at_the_end() {
     let mut ps = group(&[1, 2, 3]);
     ps.unlisten(c(1), "q.>", Some("g"));
     ps.listen(c(1), "q.>", Some("g"));
-    let got: Vec<Vec<ConnId>> = (0..3).map(|_| rx.got(&mut ps, "q.x")).collect();
+    let got: Vec<Vec<OwnerId>> = (0..3).map(|_| rx.got(&mut ps, "q.x")).collect();
     assert_eq!(got, [[c(2)], [c(3)], [c(1)]]);
 }
 
@@ -451,7 +451,7 @@ fn random_operations_agree_with_a_reference_model() {
             }
             _ => {
                 let ch = CHANNELS[rng.below(6)];
-                let mut want: Vec<ConnId> = model
+                let mut want: Vec<OwnerId> = model
                     .iter()
                     .filter(|(_, p, g)| g.is_none() && brute(p, ch))
                     .map(|&(m, _, _)| c(m))
