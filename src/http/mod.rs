@@ -11,6 +11,7 @@
 //!   for the OpenAPI document;
 //! * [`body`] — JSON request bodies and their validation;
 //! * [`openapi`] — the OpenAPI 3.1 document built from the route table;
+//! * [`session`] — HTTP sessions: owners that outlive connections;
 //! * [`api`] — a routed request to a state [`Command`](crate::protocol::command::Command),
 //!   and a [`Reply`](crate::protocol::reply::Reply) back to a status and JSON body.
 
@@ -21,4 +22,5 @@ pub mod parse;
 pub mod path;
 pub mod response;
 pub mod route;
+pub mod session;
 pub mod sse;

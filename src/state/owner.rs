@@ -81,23 +81,41 @@ impl ConnState {
     }
 }
 
-/// Connection states indexed by slab slot, checked by generation.
+/// Owner states indexed by slot, checked by generation. Connections and HTTP
+/// sessions have slot numbers of their own ([`OwnerId::index`]), so each kind
+/// has its own dense vector.
 #[derive(Debug, Default)]
 pub struct ConnTable {
-    slots: Vec<Option<ConnState>>,
+    conns: Vec<Option<ConnState>>,
+    sessions: Vec<Option<ConnState>>,
     live: usize,
 }
 
 impl ConnTable {
+    fn slots(&self, id: OwnerId) -> &Vec<Option<ConnState>> {
+        if id.is_session() {
+            &self.sessions
+        } else {
+            &self.conns
+        }
+    }
+
+    fn slots_mut(&mut self, id: OwnerId) -> &mut Vec<Option<ConnState>> {
+        if id.is_session() {
+            &mut self.sessions
+        } else {
+            &mut self.conns
+        }
+    }
+
     pub fn insert(&mut self, id: OwnerId, serial: u64) {
-        let i = id.slot as usize;
-        if self.slots.len() <= i {
-            self.slots.resize_with(i + 1, || None);
+        let i = id.index();
+        let slots = self.slots_mut(id);
+        if slots.len() <= i {
+            slots.resize_with(i + 1, || None);
         }
-        if self.slots[i].is_none() {
-            self.live += 1;
-        }
-        self.slots[i] = Some(ConnState {
+        let fresh = slots[i].is_none();
+        slots[i] = Some(ConnState {
             id,
             serial,
             parked: None,
@@ -108,46 +126,33 @@ impl ConnTable {
             observed: Vec::new(),
             candidacies: Vec::new(),
         });
+        if fresh {
+            self.live += 1;
+        }
     }
 
     pub fn remove(&mut self, id: OwnerId) -> Option<ConnState> {
-        let slot = self.slots.get_mut(id.slot as usize)?;
+        let slot = self.slots_mut(id).get_mut(id.index())?;
         if !slot.as_ref().is_some_and(|c| c.id == id) {
             return None;
         }
-        self.live -= 1;
         let state = slot.take();
-        self.shrink();
+        self.live -= 1;
+        let live = self.live;
+        shrink(self.slots_mut(id), live);
         state
     }
 
-    /// Give memory back after a connection storm: drop trailing empty slots
-    /// once three quarters of the table are unused (tried at power-of-two
-    /// occupancy only, so a mass close stays O(n) overall).
-    fn shrink(&mut self) {
-        let live = self.live;
-        if live * 4 >= self.slots.len() || self.slots.len() < 64 {
-            return;
-        }
-        if live != 0 && !live.is_power_of_two() {
-            return;
-        }
-        while self.slots.last().is_some_and(Option::is_none) {
-            self.slots.pop();
-        }
-        self.slots.shrink_to_fit();
-    }
-
     pub fn get(&self, id: OwnerId) -> Option<&ConnState> {
-        self.slots
-            .get(id.slot as usize)?
+        self.slots(id)
+            .get(id.index())?
             .as_ref()
             .filter(|c| c.id == id)
     }
 
     pub fn get_mut(&mut self, id: OwnerId) -> Option<&mut ConnState> {
-        self.slots
-            .get_mut(id.slot as usize)?
+        self.slots_mut(id)
+            .get_mut(id.index())?
             .as_mut()
             .filter(|c| c.id == id)
     }
@@ -158,5 +163,44 @@ impl ConnTable {
 
     pub fn is_empty(&self) -> bool {
         self.live == 0
+    }
+}
+
+/// Give memory back after a connection storm: drop trailing empty slots once
+/// three quarters of the table are unused (tried at power-of-two occupancy
+/// only, so a mass close stays O(n) overall). `live` counts both kinds, which
+/// only makes the shrink more conservative.
+fn shrink(slots: &mut Vec<Option<ConnState>>, live: usize) {
+    if live * 4 >= slots.len() || slots.len() < 64 {
+        return;
+    }
+    if live != 0 && !live.is_power_of_two() {
+        return;
+    }
+    while slots.last().is_some_and(Option::is_none) {
+        slots.pop();
+    }
+    slots.shrink_to_fit();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_and_connections_use_separate_dense_slots() {
+        let mut t = ConnTable::default();
+        let c = OwnerId::conn(3, 0);
+        let s = OwnerId::session(3, 0);
+        t.insert(c, 1);
+        t.insert(s, 2);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.get(c).map(|x| x.serial), Some(1));
+        assert_eq!(t.get(s).map(|x| x.serial), Some(2));
+        // A stale generation never reaches the new owner of the slot.
+        assert!(t.get(OwnerId::session(3, 1)).is_none());
+        assert!(t.remove(s).is_some());
+        assert!(t.get(s).is_none() && t.get(c).is_some());
+        assert_eq!(t.len(), 1);
     }
 }
