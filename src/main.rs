@@ -14,14 +14,10 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code() as u8);
         }
     };
-    // TLS and the HTTP API are specified but not built yet. Refuse rather
-    // than silently serve plain text or leave the HTTP port closed.
+    // TLS is specified but not built yet. Refuse rather than silently serve
+    // plain text.
     if cfg.tls.is_some() {
         eprintln!("dflockd: --tls-cert/--tls-key: TLS is not supported by this build yet");
-        return ExitCode::from(78);
-    }
-    if cfg.http_port != 0 {
-        eprintln!("dflockd: --http-port: the HTTP API is not supported by this build yet");
         return ExitCode::from(78);
     }
     env_logger::Builder::new()

@@ -2,6 +2,7 @@
 //! Plain data plus small methods; the server drives it.
 
 pub mod buffer;
+pub mod http;
 
 use crate::owner::OwnerId;
 use crate::protocol::reply::{DreadReply, Reply, Status};
@@ -60,6 +61,8 @@ pub struct Conn {
     pub last_tx: u64,
     pub idle_timer: Option<TimerKey>,
     pub write_timer: Option<TimerKey>,
+    /// HTTP connections only (the HTTP port): what the connection is doing.
+    pub http: Option<Box<http::HttpState>>,
 }
 
 impl Conn {
@@ -87,6 +90,7 @@ impl Conn {
             last_tx: now,
             idle_timer: None,
             write_timer: None,
+            http: None,
         }
     }
 

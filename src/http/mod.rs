@@ -24,3 +24,5 @@ pub mod response;
 pub mod route;
 pub mod session;
 pub mod sse;
+pub mod metrics;
+pub mod rate;

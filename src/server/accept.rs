@@ -27,7 +27,10 @@ impl Server {
                 }
                 budget -= 1;
                 match l.sock.accept() {
-                    Ok((stream, peer)) => self.admit(stream, peer.ip()),
+                    Ok((stream, peer)) => {
+                        let http = l.kind == "http";
+                        self.admit(stream, peer.ip(), http);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => l.ready = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
@@ -41,13 +44,16 @@ impl Server {
         }
     }
 
-    fn admit(&mut self, mut stream: mio::net::TcpStream, ip: std::net::IpAddr) {
+    fn admit(&mut self, mut stream: mio::net::TcpStream, ip: std::net::IpAddr, http: bool) {
         let over_global =
             self.net.max_connections > 0 && self.conns.len() as u64 >= self.net.max_connections;
         let per_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
         let over_ip =
             self.net.max_connections_per_ip > 0 && per_ip as u64 >= self.net.max_connections_per_ip;
-        if over_global || over_ip {
+        let http_here = self.http_per_ip.get(&ip).copied().unwrap_or(0);
+        let cap = self.http_cfg.max_connections_per_ip;
+        let over_http_ip = http && cap > 0 && u64::from(http_here) >= cap;
+        if over_global || over_ip || over_http_ip {
             self.state.totals.connections_rejected += 1;
             log::debug!("rejecting connection from {ip}: connection limit");
             return; // dropping the stream closes it
@@ -72,12 +78,19 @@ impl Server {
         let serial = self.next_serial;
         self.next_serial += 1;
         let now = self.clock.now();
-        entry.insert(Conn::new(id, serial, stream, ip, now));
+        let mut conn = Conn::new(id, serial, stream, ip, now);
+        if http {
+            conn.http = Some(Box::default());
+            *self.http_per_ip.entry(ip).or_insert(0) += 1;
+        }
+        entry.insert(conn);
         *self.per_ip.entry(ip).or_insert(0) += 1;
         self.state.on_connect(id, serial);
         self.state.totals.connections_accepted += 1;
         self.state.view.connections = self.conns.len();
-        if self.net.read_timeout_ms > 0 {
+        if http {
+            self.arm_idle(id, deadline_after(now, super::http::REQUEST_TIMEOUT_MS));
+        } else if self.net.read_timeout_ms > 0 {
             self.arm_idle(id, deadline_after(now, self.net.read_timeout_ms));
         }
         log::debug!("conn {serial} from {ip} accepted");

@@ -52,6 +52,12 @@ impl Server {
         }
     }
 
+    fn is_http(&self, id: OwnerId) -> bool {
+        self.conns
+            .get(id.slot as usize)
+            .is_some_and(|c| c.id == id && c.http.is_some())
+    }
+
     pub(super) fn mark_ready(&mut self, id: OwnerId) {
         if let Some(c) = live(&mut self.conns, id) {
             if !c.queued {
@@ -65,9 +71,14 @@ impl Server {
         let Some(c) = self.conns.get(id.slot as usize) else {
             return false;
         };
+        let max_input = if c.http.is_some() {
+            self.net.max_input_http
+        } else {
+            self.net.max_input
+        };
         matches!(c.phase, Phase::Open | Phase::Parked)
             && !c.read_closed
-            && c.inbuf.len() < self.net.max_input
+            && c.inbuf.len() < max_input
             && c.outbuf.pending() <= self.net.max_output
     }
 
@@ -86,7 +97,12 @@ impl Server {
         }
         if c.readable && wants {
             let was_empty = c.inbuf.is_empty();
-            match c.inbuf.read_from(&mut c.stream, self.net.max_input, c.hup) {
+            let max_input = if c.http.is_some() {
+                self.net.max_input_http
+            } else {
+                self.net.max_input
+            };
+            match c.inbuf.read_from(&mut c.stream, max_input, c.hup) {
                 Ok((io, n)) => {
                     if n > 0 {
                         c.last_rx = now;
@@ -117,7 +133,15 @@ impl Server {
             c.phase = Phase::Closing;
             self.with_state(|s, cx| s.cancel_parked(cx, id));
         }
-        let stop = self.process_input(id);
+        let stop = if c.http.is_some() {
+            if (c.read_closed || c.hup) && c.http.as_ref().is_some_and(|h| h.waits()) {
+                // The client left during a long-poll: cancel it (http.md §2.3).
+                c.phase = Phase::Dead;
+            }
+            self.process_http(id)
+        } else {
+            self.process_input(id)
+        };
         self.flush(id);
         let Some(c) = self.conns.get_mut(slot) else {
             return;
@@ -317,6 +341,12 @@ impl Server {
         for out in outbox.drain(..) {
             match out {
                 Out::Reply { conn, reply } => {
+                    if conn.is_session()
+                        || live(&mut self.conns, conn).is_some_and(|c| c.http.is_some())
+                    {
+                        self.deliver_http_reply(conn, &reply);
+                        continue;
+                    }
                     let Some(c) = live(&mut self.conns, conn) else {
                         continue;
                     };
@@ -338,19 +368,21 @@ impl Server {
                     }
                 }
                 Out::Push { conn, frame } => {
+                    let event = self.push_to_stream(conn, &frame);
                     let Some(c) = live(&mut self.conns, conn) else {
                         continue;
                     };
                     if c.is_closing() {
                         continue;
                     }
+                    let frame: &[u8] = event.as_deref().unwrap_or(&frame);
                     if c.outbuf.pending() + frame.len() > self.net.max_output {
                         // A push never grows output past the limit: slow consumer (§2.7).
                         self.state.totals.slow_consumer_disconnects += 1;
                         self.close_slow(conn);
                         continue;
                     }
-                    c.outbuf.extend(&frame);
+                    c.outbuf.extend(frame);
                     self.queue_flush(conn);
                 }
                 Out::CloseSlow { conn } => self.close_slow(conn),
@@ -421,6 +453,9 @@ impl Server {
                     c.write_timer = Some(self.wheel.insert(due, Timer::Write { conn }));
                 }
             }
+            Timer::AuthFail { conn } if self.is_http(conn) => self.release_auth_delay(conn),
+            Timer::SsePing { conn } => self.sse_ping(conn),
+            Timer::SessionSweep => self.sweep_sessions(),
             Timer::AuthFail { conn } => {
                 let Some(c) = live(&mut self.conns, conn) else {
                     return;
@@ -448,6 +483,15 @@ impl Server {
     /// The idle/request timeout (§2.8), checked lazily: one timer per connection,
     /// re-armed for the real deadline instead of being reset on every byte.
     fn idle_check(&mut self, id: OwnerId, now: u64) {
+        if self.is_http(id) {
+            if let Some(c) = live(&mut self.conns, id) {
+                c.idle_timer = None;
+            }
+            if let Some(at) = self.http_idle_check(id, now) {
+                self.arm_idle(id, at);
+            }
+            return;
+        }
         let t = self.net.read_timeout_ms;
         let held = self.state.idle_exemption(id);
         let wants = self.wants_read(id);
@@ -493,7 +537,7 @@ impl Server {
 
 /// Why `process_input` stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
+pub(super) enum Stop {
     /// No complete request left in the buffer.
     NeedInput,
     /// The per-iteration request budget is used up.

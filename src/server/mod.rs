@@ -5,11 +5,17 @@
 
 mod accept;
 mod dispatch;
+mod http;
 mod memory;
 mod shutdown;
 pub mod tokens;
 
-use crate::config::Config;
+use crate::config::{Config, HttpConfig};
+use crate::http::metrics::HttpStats;
+use crate::http::parse::HeadLimits;
+use crate::http::rate::RateLimiter;
+use crate::http::response::DateCache;
+use crate::http::session::Sessions;
 use crate::conn::Conn;
 use crate::error::StartupError;
 use crate::owner::OwnerId;
@@ -33,6 +39,16 @@ pub(super) fn live(conns: &mut Slab<Conn>, id: OwnerId) -> Option<&mut Conn> {
     conns.get_mut(id.slot as usize).filter(|c| c.id == id)
 }
 
+/// One fewer connection from `ip` in a per-IP count.
+fn release_ip(table: &mut HashMap<IpAddr, u32>, ip: IpAddr) {
+    if let Some(n) = table.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            table.remove(&ip);
+        }
+    }
+}
+
 /// Poll at least this often even with no timers (keeps the loop observable).
 const MAX_POLL_MS: u64 = 1000;
 /// Consecutive poll failures before the server gives up.
@@ -45,6 +61,8 @@ pub struct NetConfig {
     pub cmd: CommandLimits,
     /// Input buffer cap per connection (≥ 64 KiB and ≥ one maximum request).
     pub max_input: usize,
+    /// Input buffer cap of an HTTP connection: a whole head and body.
+    pub max_input_http: usize,
     pub max_output: usize,
     pub max_connections: u64,
     pub max_connections_per_ip: u64,
@@ -72,6 +90,14 @@ pub struct Server {
     /// Generation per slab slot, bumped on every close.
     gens: Vec<u32>,
     per_ip: HashMap<IpAddr, u32>,
+    /// HTTP connections per client IP (`--http-max-connections-per-ip`).
+    http_per_ip: HashMap<IpAddr, u32>,
+    http_cfg: HttpConfig,
+    sessions: Sessions,
+    session_sweep_armed: bool,
+    http_stats: HttpStats,
+    http_rate: RateLimiter,
+    dates: DateCache,
     next_serial: u64,
     ready: VecDeque<OwnerId>,
     /// Connections with pushed output to write at the end of the iteration.
@@ -95,6 +121,9 @@ impl Server {
         let mut binds = vec![(SocketAddr::new(cfg.host, cfg.port), "tcp")];
         if cfg.dreadlock_port != 0 {
             binds.push((SocketAddr::new(cfg.host, cfg.dreadlock_port), "dreadlock"));
+        }
+        if cfg.http_port != 0 {
+            binds.push((SocketAddr::new(cfg.http_host, cfg.http_port), "http"));
         }
         for (i, (addr, kind)) in binds.into_iter().enumerate() {
             let mut sock =
@@ -121,6 +150,8 @@ impl Server {
                 max_value_bytes: cfg.limits.max_value_bytes,
             },
             max_input: line.max_request().max(64 * 1024),
+            max_input_http: HeadLimits::default().max_head_bytes
+                + HeadLimits::default().max_body_bytes,
             max_output: cfg.limits.max_output_bytes,
             max_connections: cfg.limits.max_connections,
             max_connections_per_ip: cfg.limits.max_connections_per_ip,
@@ -149,6 +180,16 @@ impl Server {
             conns: Slab::new(),
             gens: Vec::new(),
             per_ip: HashMap::new(),
+            http_per_ip: HashMap::new(),
+            http_rate: RateLimiter::new(
+                cfg.http.rate_limit_per_ip,
+                cfg.http.rate_limit_burst,
+            ),
+            http_cfg: cfg.http.clone(),
+            sessions: Sessions::default(),
+            session_sweep_armed: false,
+            http_stats: HttpStats::default(),
+            dates: DateCache::new(),
             next_serial: 1,
             ready: VecDeque::new(),
             to_flush: Vec::new(),
@@ -333,11 +374,10 @@ impl Server {
         for t in [conn.idle_timer, conn.write_timer].into_iter().flatten() {
             self.wheel.cancel(t);
         }
-        if let Some(n) = self.per_ip.get_mut(&conn.peer) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_ip.remove(&conn.peer);
-            }
+        release_ip(&mut self.per_ip, conn.peer);
+        if let Some(h) = conn.http.take() {
+            release_ip(&mut self.http_per_ip, conn.peer);
+            self.on_http_close(id, h.mode, conn.peer);
         }
         if let Some(g) = self.gens.get_mut(id.slot as usize) {
             *g = g.wrapping_add(1);

@@ -96,6 +96,7 @@ impl Server {
         self.draining = true;
         self.state.view.draining = true;
         sd_notify("STOPPING=1");
+        self.drain_http();
         for l in self.listeners.iter_mut() {
             if let Some(mut l) = l.take() {
                 if let Err(e) = self.poll.registry().deregister(&mut l.sock) {

@@ -115,6 +115,8 @@ pub struct Cx<'a> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ServerView {
     pub connections: usize,
+    /// Live HTTP sessions, SSE streams included.
+    pub http_sessions: usize,
     pub draining: bool,
 }
 
@@ -187,6 +189,19 @@ impl State {
         self.watches.remove_conn(conn);
         self.drop_election_subs(conn);
         self.conns.remove(conn);
+    }
+
+    /// The mode of `owner`'s pending read-write enqueue on `key`, if any
+    /// (HTTP's `/v1/rwlocks/{key}/wait` names no mode).
+    pub fn pending_rw_mode(&self, owner: OwnerId, key: &str) -> Option<crate::protocol::command::RwMode> {
+        use crate::protocol::command::RwMode;
+        let c = self.conns.get(owner)?;
+        let e = &c.enqueues[c.enqueue_index(resource::Space::Lock, key)?];
+        match e.via {
+            Via::Read => Some(RwMode::Read),
+            Via::Write => Some(RwMode::Write),
+            _ => None,
+        }
     }
 
     /// What the connection holds, for its idle and request timeouts (§2.8).

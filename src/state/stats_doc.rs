@@ -169,7 +169,7 @@ impl State {
                 "version": env!("CARGO_PKG_VERSION"),
                 "uptime_s": secs(now),
                 "draining": self.view.draining,
-                "http_sessions": 0,
+                "http_sessions": self.view.http_sessions,
                 "totals": self.totals.to_json(),
             }),
         );

@@ -70,4 +70,8 @@ pub enum Timer {
     AuthFail { conn: OwnerId },
     /// The drain deadline (`--shutdown-timeout`).
     Shutdown,
+    /// An SSE stream's `:ping` check (http.md §7).
+    SsePing { conn: OwnerId },
+    /// Look for idle HTTP sessions (http.md §5).
+    SessionSweep,
 }

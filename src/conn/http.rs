@@ -1,0 +1,68 @@
+//! What an HTTP connection is doing between requests (http.md §2.3, §5, §7).
+//!
+//! An HTTP connection reads one request at a time. Most complete within the
+//! loop iteration that parsed them; a long-poll (blocking acquire, wait,
+//! blocking pop, barrier wait), a request queued behind another of its
+//! session, a delayed `401`, and an SSE stream outlive it, and the mode says
+//! which. Boxed in [`Conn`](super::Conn) so line-protocol connections do not
+//! pay for it.
+
+use crate::http::api::Action;
+use crate::http::route::Route;
+use crate::owner::OwnerId;
+
+/// How the response to a request is written (kept while it waits).
+#[derive(Debug, Clone)]
+pub struct ReplyCx {
+    pub route: Option<&'static Route>,
+    /// HTTP/1.0 or 1.1 (decides the `Connection` header).
+    pub minor_version: u8,
+    pub keep_alive: bool,
+    /// `HEAD`: the headers of `GET`, no body.
+    pub head_only: bool,
+    /// The `Origin` to echo when CORS allows it.
+    pub cors_origin: Option<Box<str>>,
+    /// When the request started (ms), for the duration summary.
+    pub started: u64,
+}
+
+/// A routed, validated request that has not run yet.
+#[derive(Debug)]
+pub struct Pending {
+    pub action: Action,
+    /// The owner the command runs as: the session on session endpoints, the
+    /// connection itself otherwise.
+    pub owner: OwnerId,
+    pub rcx: ReplyCx,
+}
+
+#[derive(Debug, Default)]
+pub enum HttpMode {
+    /// Between requests, or reading one.
+    #[default]
+    Idle,
+    /// A long-poll: `owner`'s parked command answers it through the outbox.
+    LongPoll { owner: OwnerId, rcx: Box<ReplyCx> },
+    /// The request waits until its session has no request in progress.
+    SessionWait(Box<Pending>),
+    /// A failed authentication answered after the delay (its bytes are ready).
+    AuthDelay(Box<[u8]>),
+    /// An event stream (§7): pushes for this connection become events.
+    Stream,
+}
+
+#[derive(Debug, Default)]
+pub struct HttpState {
+    pub mode: HttpMode,
+    /// `100 Continue` was sent for the request being read.
+    pub sent_continue: bool,
+    /// Last time output was queued on a stream (ms), for `:ping`.
+    pub last_event: u64,
+}
+
+impl HttpState {
+    /// A request of this connection is waiting (long-poll or session queue).
+    pub fn waits(&self) -> bool {
+        matches!(self.mode, HttpMode::LongPoll { .. } | HttpMode::SessionWait(_))
+    }
+}

@@ -1,0 +1,293 @@
+//! `GET /metrics`: the Prometheus text exposition (version 0.0.4) of
+//! http.md §9, rendered from the `stats` document (so both always agree)
+//! plus the HTTP layer's own counters.
+//!
+//! The metric names are part of the contract; HELP and TYPE lines precede
+//! every family.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Counters the HTTP layer keeps (the loop is single-threaded: plain u64s).
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    /// (method, route template, status) → responses.
+    pub requests: BTreeMap<(&'static str, &'static str, u16), u64>,
+    /// (method, route template) → (sum of ms, count).
+    pub durations: BTreeMap<(&'static str, &'static str), (u64, u64)>,
+    pub auth_failures: u64,
+    pub rate_limited: u64,
+}
+
+impl HttpStats {
+    pub fn record(&mut self, method: &'static str, path: &'static str, status: u16, took_ms: u64) {
+        *self.requests.entry((method, path, status)).or_insert(0) += 1;
+        let d = self.durations.entry((method, path)).or_insert((0, 0));
+        d.0 = d.0.saturating_add(took_ms);
+        d.1 += 1;
+    }
+}
+
+/// Facts the stats document does not carry.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Extra {
+    pub tcp_connections: usize,
+    pub http_connections: usize,
+    pub ready: bool,
+}
+
+/// Label values are escaped per the exposition format.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{k}=\"{}\"", escape(v));
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        self.family(name, "gauge", help);
+        self.sample(name, &[], value);
+    }
+
+    fn counter(&mut self, name: &str, help: &str, value: u64) {
+        self.family(name, "counter", help);
+        self.sample(name, &[], value as f64);
+    }
+}
+
+fn arr<'a>(doc: &'a Value, name: &str) -> &'a [Value] {
+    doc.get(name).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+fn sum(doc: &Value, name: &str, field: &str) -> f64 {
+    arr(doc, name)
+        .iter()
+        .map(|e| match e.get(field) {
+            Some(Value::Bool(b)) => f64::from(u8::from(*b)),
+            Some(v) => v.as_f64().unwrap_or(0.0),
+            None => 0.0,
+        })
+        .sum()
+}
+
+fn total(doc: &Value, name: &str) -> u64 {
+    doc.pointer(&format!("/server/totals/{name}"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+/// Render the exposition from the `stats` document `doc`.
+pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
+    let mut o = Out(String::with_capacity(4096));
+    o.family("dflockd_build_info", "gauge", "Build information.");
+    o.sample(
+        "dflockd_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    o.gauge(
+        "dflockd_ready",
+        "1 while serving, 0 while draining.",
+        f64::from(u8::from(extra.ready)),
+    );
+    let uptime = doc.pointer("/server/uptime_s").and_then(Value::as_f64).unwrap_or(0.0);
+    o.gauge("dflockd_uptime_seconds", "Seconds since start.", uptime);
+    o.gauge(
+        "dflockd_connections",
+        "Open TCP connections (main and Dreadlock ports).",
+        extra.tcp_connections as f64,
+    );
+    o.gauge(
+        "dflockd_http_connections",
+        "Open HTTP connections.",
+        extra.http_connections as f64,
+    );
+    let sessions = doc.pointer("/server/http_sessions").and_then(Value::as_f64).unwrap_or(0.0);
+    o.gauge("dflockd_http_sessions", "Live HTTP sessions, SSE streams included.", sessions);
+    let locks = arr(doc, "locks");
+    let held = locks.iter().filter(|l| l.get("owner_conn_id").and_then(Value::as_u64).unwrap_or(0) != 0).count();
+    let lock_keys = locks.len()
+        + arr(doc, "idle_locks").len()
+        + arr(doc, "semaphores").len()
+        + arr(doc, "idle_semaphores").len()
+        + arr(doc, "rw_locks").len();
+    o.gauge("dflockd_lock_keys", "Keys counted toward --max-locks.", lock_keys as f64);
+    o.gauge("dflockd_locks_held", "Exclusive lock keys that currently have a holder.", held as f64);
+    o.gauge("dflockd_lock_waiters", "Waiters on exclusive lock keys.", sum(doc, "locks", "waiters"));
+    o.gauge("dflockd_semaphore_holders", "Semaphore holders.", sum(doc, "semaphores", "holders"));
+    o.gauge("dflockd_semaphore_waiters", "Semaphore waiters.", sum(doc, "semaphores", "waiters"));
+    o.gauge("dflockd_rwlock_readers", "Read-lock holders.", sum(doc, "rw_locks", "readers"));
+    o.gauge("dflockd_rwlock_writers", "Write-lock holders.", sum(doc, "rw_locks", "writer"));
+    o.gauge("dflockd_rwlock_waiters", "Read-write lock waiters.", sum(doc, "rw_locks", "waiters"));
+    o.gauge(
+        "dflockd_election_observers",
+        "Election observer registrations (TCP and SSE).",
+        sum(doc, "elections", "observers"),
+    );
+    let (counters, kv, lists, barriers) = (
+        arr(doc, "counters").len(),
+        arr(doc, "kv_entries").len(),
+        arr(doc, "lists").len(),
+        arr(doc, "barriers").len(),
+    );
+    o.gauge(
+        "dflockd_data_keys",
+        "Keys counted toward --max-keys.",
+        (counters + kv + lists + barriers) as f64,
+    );
+    o.gauge("dflockd_counters", "Counters.", counters as f64);
+    o.gauge("dflockd_kv_entries", "KV entries.", kv as f64);
+    o.gauge("dflockd_lists", "Lists.", lists as f64);
+    o.gauge("dflockd_list_items", "Items in all lists.", sum(doc, "lists", "len"));
+    o.gauge("dflockd_list_pop_waiters", "Blocked list poppers.", sum(doc, "lists", "pop_waiters"));
+    o.gauge("dflockd_barriers", "Barriers waiting.", barriers as f64);
+    o.gauge(
+        "dflockd_barrier_participants",
+        "Participants waiting at barriers.",
+        sum(doc, "barriers", "participants"),
+    );
+    o.gauge(
+        "dflockd_signal_subscriptions",
+        "listen registrations and signal streams.",
+        sum(doc, "signal_channels", "listeners"),
+    );
+    o.gauge(
+        "dflockd_watch_subscriptions",
+        "watch registrations and watch streams.",
+        sum(doc, "watch_channels", "watchers"),
+    );
+    o.counter(
+        "dflockd_connections_accepted_total",
+        "Accepted connections.",
+        total(doc, "connections_accepted"),
+    );
+    o.counter(
+        "dflockd_connections_rejected_total",
+        "Connections closed at accept by a connection cap.",
+        total(doc, "connections_rejected"),
+    );
+    o.counter("dflockd_commands_total", "TCP requests executed.", total(doc, "commands"));
+    o.counter("dflockd_grants_total", "Grants (TCP and HTTP).", total(doc, "grants"));
+    o.counter(
+        "dflockd_acquire_timeouts_total",
+        "Acquires and waits that ended in timeout.",
+        total(doc, "acquire_timeouts"),
+    );
+    o.counter(
+        "dflockd_lease_expirations_total",
+        "Holders removed by lease expiry.",
+        total(doc, "lease_expirations"),
+    );
+    o.counter(
+        "dflockd_kv_expirations_total",
+        "KV entries removed by TTL.",
+        total(doc, "kv_expirations"),
+    );
+    o.counter(
+        "dflockd_signals_published_total",
+        "signal requests and HTTP publishes.",
+        total(doc, "signals_published"),
+    );
+    o.counter(
+        "dflockd_signals_delivered_total",
+        "Signal frames and events queued.",
+        total(doc, "signals_delivered"),
+    );
+    o.counter(
+        "dflockd_slow_consumer_disconnects_total",
+        "Connections and streams closed by --max-output-bytes.",
+        total(doc, "slow_consumer_disconnects"),
+    );
+    o.family("dflockd_auth_failures_total", "counter", "Authentication failures.");
+    let all = total(doc, "auth_failures");
+    o.sample(
+        "dflockd_auth_failures_total",
+        &[("listener", "tcp")],
+        all.saturating_sub(http.auth_failures) as f64,
+    );
+    o.sample(
+        "dflockd_auth_failures_total",
+        &[("listener", "http")],
+        http.auth_failures as f64,
+    );
+    o.counter("dflockd_http_rate_limited_total", "429 responses.", http.rate_limited);
+    o.family(
+        "dflockd_http_requests_total",
+        "counter",
+        "HTTP responses by method, route and status.",
+    );
+    for ((method, path, status), n) in &http.requests {
+        let status = status.to_string();
+        o.sample(
+            "dflockd_http_requests_total",
+            &[("method", method), ("path", path), ("status", &status)],
+            *n as f64,
+        );
+    }
+    o.family(
+        "dflockd_http_request_duration_seconds",
+        "summary",
+        "HTTP request duration (to the response head for SSE).",
+    );
+    for ((method, path), (ms, n)) in &http.durations {
+        let labels = [("method", *method), ("path", *path)];
+        o.sample("dflockd_http_request_duration_seconds_sum", &labels, *ms as f64 / 1000.0);
+        o.sample("dflockd_http_request_duration_seconds_count", &labels, *n as f64);
+    }
+    o.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn gauges_come_from_the_stats_document() {
+        let doc = json!({
+            "connections": 2,
+            "locks": [{"key": "a", "owner_conn_id": 3, "waiters": 2},
+                      {"key": "b", "owner_conn_id": 0, "waiters": 1}],
+            "lists": [{"key": "l", "len": 4, "pop_waiters": 0}],
+            "server": {"uptime_s": 1.5, "http_sessions": 1, "totals": {"grants": 7}},
+        });
+        let mut http = HttpStats::default();
+        http.record("POST", "/v1/locks/{key}", 200, 3);
+        let text = render(&doc, &http, Extra { tcp_connections: 2, http_connections: 1, ready: true });
+        for line in [
+            "dflockd_locks_held 1",
+            "dflockd_lock_waiters 3",
+            "dflockd_list_items 4",
+            "dflockd_grants_total 7",
+            "dflockd_http_sessions 1",
+            "dflockd_ready 1",
+            "dflockd_http_requests_total{method=\"POST\",path=\"/v1/locks/{key}\",status=\"200\"} 1",
+            "dflockd_http_request_duration_seconds_count{method=\"POST\",path=\"/v1/locks/{key}\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
+        // Every sample line follows a TYPE line for its family.
+        assert!(text.lines().next().is_some_and(|l| l.starts_with("# HELP")));
+    }
+}
