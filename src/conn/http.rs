@@ -61,8 +61,12 @@ pub struct HttpState {
 }
 
 impl HttpState {
-    /// A request of this connection is waiting (long-poll or session queue).
-    pub fn waits(&self) -> bool {
-        matches!(self.mode, HttpMode::LongPoll { .. } | HttpMode::SessionWait(_))
+    /// The connection ends with its peer: a request of it is waiting
+    /// (long-poll or session queue, which the close cancels) or it is a stream.
+    pub fn ends_with_peer(&self) -> bool {
+        matches!(
+            self.mode,
+            HttpMode::LongPoll { .. } | HttpMode::SessionWait(_) | HttpMode::Stream
+        )
     }
 }

@@ -133,9 +133,13 @@ impl Server {
             c.phase = Phase::Closing;
             self.with_state(|s, cx| s.cancel_parked(cx, id));
         }
+        let Some(c) = self.conns.get_mut(slot) else {
+            return;
+        };
         let stop = if c.http.is_some() {
-            if (c.read_closed || c.hup) && c.http.as_ref().is_some_and(|h| h.waits()) {
-                // The client left during a long-poll: cancel it (http.md §2.3).
+            if (c.read_closed || c.hup) && c.http.as_ref().is_some_and(|h| h.ends_with_peer()) {
+                // The client left during a long-poll or a stream: cancel the
+                // wait (http.md §2.3) and drop the subscription (§7).
                 c.phase = Phase::Dead;
             }
             self.process_http(id)

@@ -11,7 +11,7 @@ use super::dispatch::Stop;
 use super::{Server, live};
 use crate::auth;
 use crate::conn::Phase;
-use crate::conn::http::{HttpMode, HttpState, Pending, ReplyCx};
+use crate::conn::http::{HttpMode, Pending, ReplyCx};
 use crate::http::api::{self, Action, ApiError, ApiResponse};
 use crate::http::parse::{HeadLimits, HeadParse, Method, parse_head};
 use crate::http::path::Query;
@@ -74,6 +74,12 @@ impl Server {
                 // Woken by the session becoming free: run the stored request.
                 self.resume_session_wait(id);
                 continue;
+            }
+            if let HttpMode::Stream = h.mode {
+                // Anything sent after a stream's request is ignored (§7).
+                let n = c.inbuf.len();
+                c.inbuf.consume(n);
+                return Stop::Phase;
             }
             if !matches!(h.mode, HttpMode::Idle) {
                 return Stop::Phase;
@@ -300,11 +306,11 @@ impl Server {
             Action::Health => return self.write_api(id, &rcx, api::health(), None),
             Action::Ready => return self.write_api(id, &rcx, api::ready(self.draining), None),
             Action::Metrics => {
-                let text = metrics::render(self);
+                let text = self.render_metrics();
                 return self.write_body(id, &rcx, 200, ContentType::Prometheus, text.as_bytes());
             }
             Action::OpenApi => {
-                let doc = openapi::document(env!("CARGO_PKG_VERSION")).to_string();
+                let doc = openapi::document(env!("CARGO_PKG_VERSION"), &self.net.cmd).to_string();
                 return self.write_body(id, &rcx, 200, ContentType::Json, doc.as_bytes());
             }
             Action::CreateSession => return self.create_session(id, &rcx),
@@ -563,10 +569,13 @@ impl Server {
         let Some(c) = live(&mut self.conns, id) else {
             return;
         };
+        if c.is_closing() {
+            return;
+        }
         let Some(h) = c.http.as_mut() else {
             return;
         };
-        if !matches!(h.mode, HttpMode::Stream) || c.is_closing() {
+        if !matches!(h.mode, HttpMode::Stream) {
             return;
         }
         let due = h.last_event.saturating_add(every);
@@ -700,6 +709,17 @@ impl Server {
         c.phase = Phase::Dead;
         self.dead.push(id);
         None
+    }
+
+    fn render_metrics(&mut self) -> String {
+        let doc = self.state.stats_json(self.clock.now());
+        let http_connections = self.conns.iter().filter(|(_, c)| c.http.is_some()).count();
+        let extra = metrics::Extra {
+            tcp_connections: self.conns.len() - http_connections,
+            http_connections,
+            ready: !self.draining,
+        };
+        metrics::render(&doc, &self.http_stats, extra)
     }
 
     // ---- admission helpers ----
@@ -875,9 +895,9 @@ impl Server {
 
 fn cors_of(rcx: &ReplyCx) -> Cors<'_> {
     match rcx.cors_origin.as_deref() {
-        None => Cors::None,
+        None => Cors::Off,
         Some("*") => Cors::Any,
-        Some(o) => Cors::Origin(o),
+        Some(o) => Cors::Origin(o.as_bytes()),
     }
 }
 
@@ -904,11 +924,6 @@ fn event_of_frame(frame: &[u8]) -> Option<(&'static str, String)> {
         _ => "leader",
     };
     Some((name, data.to_string()))
-}
-
-/// A fresh HTTP connection's state.
-pub(super) fn new_http_state() -> Box<HttpState> {
-    Box::default()
 }
 
 #[cfg(test)]
