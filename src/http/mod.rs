@@ -17,8 +17,10 @@
 pub mod api;
 pub mod body;
 pub mod openapi;
+mod outcome;
 pub mod parse;
 pub mod path;
 pub mod response;
 pub mod route;
+mod route_table;
 pub mod sse;
