@@ -12,17 +12,21 @@
 //! * [`body`] — JSON request bodies and their validation;
 //! * [`openapi`] — the OpenAPI 3.1 document built from the route table;
 //! * [`session`] — HTTP sessions: owners that outlive connections;
+//! * [`rate`] — per-IP token buckets;
+//! * [`metrics`] — the Prometheus exposition;
 //! * [`api`] — a routed request to a state [`Command`](crate::protocol::command::Command),
 //!   and a [`Reply`](crate::protocol::reply::Reply) back to a status and JSON body.
 
 pub mod api;
 pub mod body;
+pub mod metrics;
 pub mod openapi;
+mod outcome;
 pub mod parse;
 pub mod path;
+pub mod rate;
 pub mod response;
 pub mod route;
+mod route_table;
 pub mod session;
 pub mod sse;
-pub mod metrics;
-pub mod rate;

@@ -418,7 +418,7 @@ fn channel(c: &[u8]) -> Result<&str, ProtoError> {
 /// A value (§3.4): verbatim, `1..=max` bytes (or `0..=max` when `allow_empty`), UTF-8,
 /// no TAB, CR or LF.
 #[inline]
-fn value(v: &[u8], max: usize, allow_empty: bool) -> Result<&str, ProtoError> {
+pub(crate) fn value(v: &[u8], max: usize, allow_empty: bool) -> Result<&str, ProtoError> {
     if (v.is_empty() && !allow_empty) || v.len() > max {
         return Err(E::BadValue);
     }
@@ -426,6 +426,16 @@ fn value(v: &[u8], max: usize, allow_empty: bool) -> Result<&str, ProtoError> {
         return Err(E::BadValue);
     }
     std::str::from_utf8(v).map_err(|_| E::BadValue)
+}
+
+/// A `signal` payload (§3.4): a value with at least one byte that is not a space.
+#[inline]
+pub(crate) fn payload(v: &[u8], max: usize) -> Result<&str, ProtoError> {
+    let p = value(v, max, false)?;
+    if !p.bytes().any(|b| b != b' ') {
+        return Err(E::BadValue);
+    }
+    Ok(p)
 }
 
 /// A token argument (§3.3), already split or trimmed by the caller; trimmed again here.
@@ -535,7 +545,7 @@ fn limit(f: &[u8]) -> Result<u32, ProtoError> {
 
 /// A signed 64-bit integer (counter delta/value, `lrange` index).
 #[inline]
-fn signed(f: &[u8]) -> Result<i64, ProtoError> {
+pub(crate) fn signed(f: &[u8]) -> Result<i64, ProtoError> {
     let (neg, m) = sign_magnitude(f)?;
     let v = if neg {
         0i64.checked_sub_unsigned(m)
@@ -925,10 +935,7 @@ impl Command {
             }
             b"signal" => {
                 let channel = channel(key)?;
-                let payload = value(arg, vmax, false)?;
-                if !payload.bytes().any(|b| b != b' ') {
-                    return Err(E::BadValue);
-                }
+                let payload = payload(arg, vmax)?;
                 C::Signal {
                     channel: channel.into(),
                     payload: payload.into(),
