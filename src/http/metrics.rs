@@ -39,7 +39,9 @@ pub struct Extra {
 
 /// Label values are escaped per the exposition format.
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 struct Out(String);
@@ -77,7 +79,9 @@ impl Out {
 }
 
 fn arr<'a>(doc: &'a Value, name: &str) -> &'a [Value] {
-    doc.get(name).and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    doc.get(name)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 fn sum(doc: &Value, name: &str, field: &str) -> f64 {
@@ -111,7 +115,10 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
         "1 while serving, 0 while draining.",
         f64::from(u8::from(extra.ready)),
     );
-    let uptime = doc.pointer("/server/uptime_s").and_then(Value::as_f64).unwrap_or(0.0);
+    let uptime = doc
+        .pointer("/server/uptime_s")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
     o.gauge("dflockd_uptime_seconds", "Seconds since start.", uptime);
     o.gauge(
         "dflockd_connections",
@@ -123,23 +130,65 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
         "Open HTTP connections.",
         extra.http_connections as f64,
     );
-    let sessions = doc.pointer("/server/http_sessions").and_then(Value::as_f64).unwrap_or(0.0);
-    o.gauge("dflockd_http_sessions", "Live HTTP sessions, SSE streams included.", sessions);
+    let sessions = doc
+        .pointer("/server/http_sessions")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
+    o.gauge(
+        "dflockd_http_sessions",
+        "Live HTTP sessions, SSE streams included.",
+        sessions,
+    );
     let locks = arr(doc, "locks");
-    let held = locks.iter().filter(|l| l.get("owner_conn_id").and_then(Value::as_u64).unwrap_or(0) != 0).count();
+    let held = locks
+        .iter()
+        .filter(|l| l.get("owner_conn_id").and_then(Value::as_u64).unwrap_or(0) != 0)
+        .count();
     let lock_keys = locks.len()
         + arr(doc, "idle_locks").len()
         + arr(doc, "semaphores").len()
         + arr(doc, "idle_semaphores").len()
         + arr(doc, "rw_locks").len();
-    o.gauge("dflockd_lock_keys", "Keys counted toward --max-locks.", lock_keys as f64);
-    o.gauge("dflockd_locks_held", "Exclusive lock keys that currently have a holder.", held as f64);
-    o.gauge("dflockd_lock_waiters", "Waiters on exclusive lock keys.", sum(doc, "locks", "waiters"));
-    o.gauge("dflockd_semaphore_holders", "Semaphore holders.", sum(doc, "semaphores", "holders"));
-    o.gauge("dflockd_semaphore_waiters", "Semaphore waiters.", sum(doc, "semaphores", "waiters"));
-    o.gauge("dflockd_rwlock_readers", "Read-lock holders.", sum(doc, "rw_locks", "readers"));
-    o.gauge("dflockd_rwlock_writers", "Write-lock holders.", sum(doc, "rw_locks", "writer"));
-    o.gauge("dflockd_rwlock_waiters", "Read-write lock waiters.", sum(doc, "rw_locks", "waiters"));
+    o.gauge(
+        "dflockd_lock_keys",
+        "Keys counted toward --max-locks.",
+        lock_keys as f64,
+    );
+    o.gauge(
+        "dflockd_locks_held",
+        "Exclusive lock keys that currently have a holder.",
+        held as f64,
+    );
+    o.gauge(
+        "dflockd_lock_waiters",
+        "Waiters on exclusive lock keys.",
+        sum(doc, "locks", "waiters"),
+    );
+    o.gauge(
+        "dflockd_semaphore_holders",
+        "Semaphore holders.",
+        sum(doc, "semaphores", "holders"),
+    );
+    o.gauge(
+        "dflockd_semaphore_waiters",
+        "Semaphore waiters.",
+        sum(doc, "semaphores", "waiters"),
+    );
+    o.gauge(
+        "dflockd_rwlock_readers",
+        "Read-lock holders.",
+        sum(doc, "rw_locks", "readers"),
+    );
+    o.gauge(
+        "dflockd_rwlock_writers",
+        "Write-lock holders.",
+        sum(doc, "rw_locks", "writer"),
+    );
+    o.gauge(
+        "dflockd_rwlock_waiters",
+        "Read-write lock waiters.",
+        sum(doc, "rw_locks", "waiters"),
+    );
     o.gauge(
         "dflockd_election_observers",
         "Election observer registrations (TCP and SSE).",
@@ -159,8 +208,16 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
     o.gauge("dflockd_counters", "Counters.", counters as f64);
     o.gauge("dflockd_kv_entries", "KV entries.", kv as f64);
     o.gauge("dflockd_lists", "Lists.", lists as f64);
-    o.gauge("dflockd_list_items", "Items in all lists.", sum(doc, "lists", "len"));
-    o.gauge("dflockd_list_pop_waiters", "Blocked list poppers.", sum(doc, "lists", "pop_waiters"));
+    o.gauge(
+        "dflockd_list_items",
+        "Items in all lists.",
+        sum(doc, "lists", "len"),
+    );
+    o.gauge(
+        "dflockd_list_pop_waiters",
+        "Blocked list poppers.",
+        sum(doc, "lists", "pop_waiters"),
+    );
     o.gauge("dflockd_barriers", "Barriers waiting.", barriers as f64);
     o.gauge(
         "dflockd_barrier_participants",
@@ -187,8 +244,16 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
         "Connections closed at accept by a connection cap.",
         total(doc, "connections_rejected"),
     );
-    o.counter("dflockd_commands_total", "TCP requests executed.", total(doc, "commands"));
-    o.counter("dflockd_grants_total", "Grants (TCP and HTTP).", total(doc, "grants"));
+    o.counter(
+        "dflockd_commands_total",
+        "TCP requests executed.",
+        total(doc, "commands"),
+    );
+    o.counter(
+        "dflockd_grants_total",
+        "Grants (TCP and HTTP).",
+        total(doc, "grants"),
+    );
     o.counter(
         "dflockd_acquire_timeouts_total",
         "Acquires and waits that ended in timeout.",
@@ -219,7 +284,11 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
         "Connections and streams closed by --max-output-bytes.",
         total(doc, "slow_consumer_disconnects"),
     );
-    o.family("dflockd_auth_failures_total", "counter", "Authentication failures.");
+    o.family(
+        "dflockd_auth_failures_total",
+        "counter",
+        "Authentication failures.",
+    );
     let all = total(doc, "auth_failures");
     o.sample(
         "dflockd_auth_failures_total",
@@ -231,7 +300,11 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
         &[("listener", "http")],
         http.auth_failures as f64,
     );
-    o.counter("dflockd_http_rate_limited_total", "429 responses.", http.rate_limited);
+    o.counter(
+        "dflockd_http_rate_limited_total",
+        "429 responses.",
+        http.rate_limited,
+    );
     o.family(
         "dflockd_http_requests_total",
         "counter",
@@ -252,8 +325,16 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
     );
     for ((method, path), (ms, n)) in &http.durations {
         let labels = [("method", *method), ("path", *path)];
-        o.sample("dflockd_http_request_duration_seconds_sum", &labels, *ms as f64 / 1000.0);
-        o.sample("dflockd_http_request_duration_seconds_count", &labels, *n as f64);
+        o.sample(
+            "dflockd_http_request_duration_seconds_sum",
+            &labels,
+            *ms as f64 / 1000.0,
+        );
+        o.sample(
+            "dflockd_http_request_duration_seconds_count",
+            &labels,
+            *n as f64,
+        );
     }
     o.0
 }
@@ -274,7 +355,15 @@ mod tests {
         });
         let mut http = HttpStats::default();
         http.record("POST", "/v1/locks/{key}", 200, 3);
-        let text = render(&doc, &http, Extra { tcp_connections: 2, http_connections: 1, ready: true });
+        let text = render(
+            &doc,
+            &http,
+            Extra {
+                tcp_connections: 2,
+                http_connections: 1,
+                ready: true,
+            },
+        );
         for line in [
             "dflockd_locks_held 1",
             "dflockd_lock_waiters 3",

@@ -119,9 +119,7 @@ impl Server {
                         keep_alive: head.keep_alive,
                         session: head.session.map(<[u8]>::to_vec),
                         authorization: head.authorization.map(<[u8]>::to_vec),
-                        origin: head
-                            .origin
-                            .map(|o| String::from_utf8_lossy(o).into_owned()),
+                        origin: head.origin.map(|o| String::from_utf8_lossy(o).into_owned()),
                         preflight: head.origin.is_some()
                             && head.access_control_request_method.is_some(),
                         expect_other: head.expect_other,
@@ -224,8 +222,11 @@ impl Server {
             match self.sessions.lookup(format_key(sid.0).as_bytes()) {
                 Lookup::Found(o) => owner = o,
                 Lookup::Malformed => {
-                    return self
-                        .write_error(id, &rcx, ApiError::bad_request("malformed session id"));
+                    return self.write_error(
+                        id,
+                        &rcx,
+                        ApiError::bad_request("malformed session id"),
+                    );
                 }
                 Lookup::Gone => {
                     return self.write_error(id, &rcx, ApiError::new(410, "session_gone"));
@@ -233,8 +234,7 @@ impl Server {
             }
         }
         // 9. the body.
-        if matches!(head.method, Method::Get | Method::Head | Method::Delete) && !body.is_empty()
-        {
+        if matches!(head.method, Method::Get | Method::Head | Method::Delete) && !body.is_empty() {
             return self.write_error(
                 id,
                 &rcx,
@@ -405,10 +405,7 @@ impl Server {
         self.state.view.http_sessions = self.sessions.count();
         self.arm_session_sweep();
         log::debug!("http session {serial} created by {peer}");
-        let resp = api::session_created(
-            api::SessionId(key),
-            self.http_cfg.session_idle_timeout_s,
-        );
+        let resp = api::session_created(api::SessionId(key), self.http_cfg.session_idle_timeout_s);
         self.write_api(id, rcx, resp, None);
     }
 
@@ -608,10 +605,7 @@ impl Server {
     pub(super) fn sweep_sessions(&mut self) {
         self.session_sweep_armed = false;
         let now = self.clock.now();
-        let idle_ms = self
-            .http_cfg
-            .session_idle_timeout_s
-            .saturating_mul(2000);
+        let idle_ms = self.http_cfg.session_idle_timeout_s.saturating_mul(2000);
         for owner in self.sessions.expired(now.saturating_sub(idle_ms)) {
             self.end_session(owner, "idle");
         }
@@ -705,7 +699,11 @@ impl Server {
         if now < due {
             return Some(due);
         }
-        log::debug!("http conn {} from {}: keep-alive idle close", c.serial, c.peer);
+        log::debug!(
+            "http conn {} from {}: keep-alive idle close",
+            c.serial,
+            c.peer
+        );
         c.phase = Phase::Dead;
         self.dead.push(id);
         None
@@ -765,7 +763,11 @@ impl Server {
         let Some(c) = live(&mut self.conns, id) else {
             return;
         };
-        log::info!("http conn {} from {}: authentication failed", c.serial, c.peer);
+        log::info!(
+            "http conn {} from {}: authentication failed",
+            c.serial,
+            c.peer
+        );
         if let Some(h) = c.http.as_mut() {
             h.mode = HttpMode::AuthDelay(bytes.into_boxed_slice());
         }
@@ -824,7 +826,14 @@ impl Server {
         self.write_api(id, rcx, e.to_response(), None);
     }
 
-    fn write_body(&mut self, id: OwnerId, rcx: &ReplyCx, status: u16, ct: ContentType, body: &[u8]) {
+    fn write_body(
+        &mut self,
+        id: OwnerId,
+        rcx: &ReplyCx,
+        status: u16,
+        ct: ContentType,
+        body: &[u8],
+    ) {
         let mut out = Vec::new();
         let mut h = ResponseHead::new(status);
         h.content_type = Some(ct);
@@ -845,7 +854,13 @@ impl Server {
         self.write_raw(id, rcx, out);
     }
 
-    fn encode_api(&mut self, out: &mut Vec<u8>, rcx: &ReplyCx, resp: &ApiResponse, allow: Option<&str>) {
+    fn encode_api(
+        &mut self,
+        out: &mut Vec<u8>,
+        rcx: &ReplyCx,
+        resp: &ApiResponse,
+        allow: Option<&str>,
+    ) {
         let mut h = match resp.body {
             Some(_) => ResponseHead::json(resp.status),
             None => ResponseHead::new(resp.status),
@@ -869,7 +884,11 @@ impl Server {
     fn count_response(&mut self, rcx: &ReplyCx, status: u16) {
         let (method, path) = match rcx.route {
             Some(r) => (
-                if rcx.head_only { "HEAD" } else { r.method.as_str() },
+                if rcx.head_only {
+                    "HEAD"
+                } else {
+                    r.method.as_str()
+                },
                 r.template,
             ),
             None => ("OTHER", "unmatched"),
@@ -902,8 +921,14 @@ fn cors_of(rcx: &ReplyCx) -> Cors<'_> {
 }
 
 fn trim_spaces_tabs(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(b.len());
-    let end = b.iter().rposition(|&c| c != b' ' && c != b'\t').map_or(start, |e| e + 1);
+    let start = b
+        .iter()
+        .position(|&c| c != b' ' && c != b'\t')
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|&c| c != b' ' && c != b'\t')
+        .map_or(start, |e| e + 1);
     &b[start..end.max(start)]
 }
 
@@ -934,7 +959,10 @@ mod tests {
     fn push_frames_become_sse_events() {
         assert_eq!(
             event_of_frame(b"sig orders.created {\"id\":7}\n"),
-            Some(("sig", r#"{"channel":"orders.created","payload":"{\"id\":7}"}"#.into()))
+            Some((
+                "sig",
+                r#"{"channel":"orders.created","payload":"{\"id\":7}"}"#.into()
+            ))
         );
         assert_eq!(
             event_of_frame(b"watch kset cfg.a\n"),

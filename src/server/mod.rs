@@ -11,13 +11,13 @@ mod shutdown;
 pub mod tokens;
 
 use crate::config::{Config, HttpConfig};
+use crate::conn::Conn;
+use crate::error::StartupError;
 use crate::http::metrics::HttpStats;
 use crate::http::parse::HeadLimits;
 use crate::http::rate::RateLimiter;
 use crate::http::response::DateCache;
 use crate::http::session::Sessions;
-use crate::conn::Conn;
-use crate::error::StartupError;
 use crate::owner::OwnerId;
 use crate::protocol::LineLimits;
 use crate::protocol::command::CommandLimits;
@@ -181,10 +181,7 @@ impl Server {
             gens: Vec::new(),
             per_ip: HashMap::new(),
             http_per_ip: HashMap::new(),
-            http_rate: RateLimiter::new(
-                cfg.http.rate_limit_per_ip,
-                cfg.http.rate_limit_burst,
-            ),
+            http_rate: RateLimiter::new(cfg.http.rate_limit_per_ip, cfg.http.rate_limit_burst),
             http_cfg: cfg.http.clone(),
             sessions: Sessions::default(),
             session_sweep_armed: false,

@@ -193,7 +193,11 @@ impl State {
 
     /// The mode of `owner`'s pending read-write enqueue on `key`, if any
     /// (HTTP's `/v1/rwlocks/{key}/wait` names no mode).
-    pub fn pending_rw_mode(&self, owner: OwnerId, key: &str) -> Option<crate::protocol::command::RwMode> {
+    pub fn pending_rw_mode(
+        &self,
+        owner: OwnerId,
+        key: &str,
+    ) -> Option<crate::protocol::command::RwMode> {
         use crate::protocol::command::RwMode;
         let c = self.conns.get(owner)?;
         let e = &c.enqueues[c.enqueue_index(resource::Space::Lock, key)?];
