@@ -10,6 +10,8 @@
 use crate::http::api::Action;
 use crate::http::route::Route;
 use crate::owner::OwnerId;
+use crate::protocol::command::{Command, End, Key, RwMode};
+use crate::protocol::reply::Reply;
 
 /// How the response to a request is written (kept while it waits).
 #[derive(Debug, Clone)]
@@ -24,6 +26,77 @@ pub struct ReplyCx {
     pub cors_origin: Option<Box<str>>,
     /// When the request started (ms), for the duration summary.
     pub started: u64,
+    /// How to take back what a long-poll produced if its client is found
+    /// gone before the response is written (§2.3).
+    pub undo: Option<Undo>,
+}
+
+/// The inverse of a long-poll's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    /// Release the grant (`l`/`w`, `sl`/`sw`, `rl`/`wl`/`rw`/`ww`, `elect`).
+    Release { kind: Grant, key: Key },
+    /// Put a popped value back at the end it was taken from.
+    PushBack { end: End, key: Key },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    Lock,
+    Sem,
+    Rw,
+    Elect,
+}
+
+impl Undo {
+    /// The undo of a command that may park, if its result can be taken back
+    /// (a barrier wait cannot: the others already went through).
+    pub fn of(cmd: &Command) -> Option<Undo> {
+        let release = |kind, key: &Key| {
+            Some(Undo::Release {
+                kind,
+                key: key.clone(),
+            })
+        };
+        match cmd {
+            Command::Lock { key, .. } | Command::Wait { key, .. } => release(Grant::Lock, key),
+            Command::SemLock { key, .. } | Command::SemWait { key, .. } => release(Grant::Sem, key),
+            Command::RwLock { key, .. } | Command::RwWait { key, .. } => release(Grant::Rw, key),
+            Command::Elect { key, .. } => release(Grant::Elect, key),
+            Command::BPop { end, key, .. } => Some(Undo::PushBack {
+                end: *end,
+                key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The command that takes `reply` back, if it produced anything.
+    pub fn command(&self, reply: &Reply) -> Option<Command> {
+        match (self, reply) {
+            (Undo::Release { kind, key }, Reply::Grant { token, .. }) => {
+                let token: Box<[u8]> = Box::new(token.encode());
+                let key = key.clone();
+                Some(match kind {
+                    Grant::Lock => Command::Release { key, token },
+                    Grant::Sem => Command::SemRelease { key, token },
+                    // Either mode releases a read-write holder by token.
+                    Grant::Rw => Command::RwRelease {
+                        mode: RwMode::Write,
+                        key,
+                        token,
+                    },
+                    Grant::Elect => Command::Resign { key, token },
+                })
+            }
+            (Undo::PushBack { end, key }, Reply::Text(value)) => Some(Command::Push {
+                end: *end,
+                key: key.clone(),
+                value: value.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// A routed, validated request that has not run yet.
@@ -68,5 +141,59 @@ impl HttpState {
             self.mode,
             HttpMode::LongPoll { .. } | HttpMode::SessionWait(_) | HttpMode::Stream
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::reply::GrantWord;
+    use crate::state::fence::Token;
+
+    fn grant() -> Reply {
+        Reply::Grant {
+            word: GrantWord::Ok,
+            token: Token { fence: 1, salt: 2 },
+            lease_s: 33,
+            with_fence: false,
+        }
+    }
+
+    #[test]
+    fn a_grant_is_released_and_a_pop_pushed_back() {
+        let lock = Command::Lock {
+            key: "k".into(),
+            timeout: 5,
+            lease: None,
+        };
+        let undo = Undo::of(&lock).expect("locks can be undone");
+        let token: Box<[u8]> = Box::new(Token { fence: 1, salt: 2 }.encode());
+        assert_eq!(
+            undo.command(&grant()),
+            Some(Command::Release {
+                key: "k".into(),
+                token
+            })
+        );
+        // A timeout produced nothing to take back.
+        assert_eq!(
+            undo.command(&Reply::Status(crate::protocol::reply::Status::Timeout)),
+            None
+        );
+        let pop = Command::BPop {
+            end: End::Left,
+            key: "q".into(),
+            timeout: 5,
+        };
+        assert_eq!(
+            Undo::of(&pop).and_then(|u| u.command(&Reply::Text("v".into()))),
+            Some(Command::Push {
+                end: End::Left,
+                key: "q".into(),
+                value: "v".into()
+            })
+        );
+        let barrier_like = Command::Ping;
+        assert_eq!(Undo::of(&barrier_like), None);
     }
 }

@@ -11,7 +11,7 @@ use super::dispatch::Stop;
 use super::{Server, live};
 use crate::auth;
 use crate::conn::Phase;
-use crate::conn::http::{HttpMode, Pending, ReplyCx};
+use crate::conn::http::{HttpMode, Pending, ReplyCx, Undo};
 use crate::http::api::{self, Action, ApiError, ApiResponse};
 use crate::http::parse::{HeadLimits, HeadParse, Method, parse_head};
 use crate::http::path::Query;
@@ -152,6 +152,7 @@ impl Server {
             head_only: head.method == Method::Head,
             cors_origin: self.cors_origin(head.origin.as_deref()),
             started: now,
+            undo: None,
         };
         if self.draining {
             // After the drain began every response closes its connection (§8).
@@ -295,7 +296,11 @@ impl Server {
 
     /// Run a routed request.
     fn run_pending(&mut self, id: OwnerId, p: Pending) {
-        let Pending { action, owner, rcx } = p;
+        let Pending {
+            action,
+            owner,
+            mut rcx,
+        } = p;
         let now = self.clock.now();
         let cmd = match action {
             Action::Command(cmd) => cmd,
@@ -347,6 +352,9 @@ impl Server {
                 );
             }
         };
+        if cmd.may_block() {
+            rcx.undo = Undo::of(&cmd);
+        }
         let outcome = self.with_state(|s, cx| s.apply(cx, owner, cmd));
         match outcome {
             Outcome::Reply(r) => {
@@ -454,16 +462,30 @@ impl Server {
         } else {
             owner
         };
-        let rcx = match live(&mut self.conns, conn).and_then(|c| c.http.as_mut()) {
-            Some(h) => match std::mem::take(&mut h.mode) {
-                HttpMode::LongPoll { owner: o, rcx } if o == owner => *rcx,
-                other => {
-                    h.mode = other;
-                    return;
-                }
-            },
-            None => return,
+        let Some(c) = live(&mut self.conns, conn) else {
+            return;
         };
+        let gone = c.hup || c.read_closed || c.is_closing();
+        let Some(h) = c.http.as_mut() else {
+            return;
+        };
+        let rcx = match std::mem::take(&mut h.mode) {
+            HttpMode::LongPoll { owner: o, rcx } if o == owner => *rcx,
+            other => {
+                h.mode = other;
+                return;
+            }
+        };
+        if gone {
+            // The client left before its response could be written: a grant
+            // is released and a popped value put back (§2.3).
+            if let Some(cmd) = rcx.undo.as_ref().and_then(|u| u.command(reply)) {
+                log::debug!("long-poll client gone: undoing {}", cmd.name());
+                self.with_state(|s, cx| s.apply(cx, owner, cmd));
+            }
+            self.wake_session(owner);
+            return;
+        }
         self.write_reply(conn, &rcx, reply);
         self.mark_ready(conn);
         self.wake_session(owner);
@@ -691,6 +713,7 @@ impl Server {
                 head_only: false,
                 cors_origin: None,
                 started: now,
+                undo: None,
             };
             self.write_error(id, &rcx, ApiError::new(408, "request_timeout"));
             return None;
