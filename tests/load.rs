@@ -395,7 +395,11 @@ fn server_flag_spellings() {
         assert_eq!(v["passed"], true, "{spelling:?}: {v}");
     }
     let o = load(&["--help"]);
-    assert!(stdout(&o).contains("-s, --server <HOST:PORT>"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("-s, --server <HOST:PORT>"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

@@ -83,8 +83,7 @@ fn runit_runs_server_and_logger_as_dflockd_user() {
     let last_exec = |rel: &str| -> String {
         read(rel)
             .lines()
-            .filter(|l| l.trim_start().starts_with("exec chpst"))
-            .last()
+            .rfind(|l| l.trim_start().starts_with("exec chpst"))
             .unwrap_or_else(|| panic!("{rel}: no `exec chpst` line"))
             .to_owned()
     };
