@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let env = |name: &str| std::env::var(name).ok();
+    // Every configuration refusal (64/78) comes from `load`, the same checks
+    // `--check-config` runs; what follows can only fail with 1 (config.md §9).
     let cfg = match config::load(std::env::args_os(), &env) {
         Ok(Action::Run(cfg)) => cfg,
         Ok(Action::Exit(code)) => return ExitCode::from(code as u8),
@@ -14,12 +16,6 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code() as u8);
         }
     };
-    // TLS is specified but not built yet. Refuse rather than silently serve
-    // plain text.
-    if cfg.tls.is_some() {
-        eprintln!("dflockd: --tls-cert/--tls-key: TLS is not supported by this build yet");
-        return ExitCode::from(78);
-    }
     env_logger::Builder::new()
         .parse_filters(&cfg.log_filter)
         .format_timestamp_millis()

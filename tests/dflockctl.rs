@@ -375,6 +375,41 @@ fn usage_errors_exit_2() {
     assert!(ok(&r).contains("Exit status:"), "{}", r.stdout);
 }
 
+/// clap prints `[env: NAME=<value>]` for a variable whose value is not hidden, so an
+/// unset `DFLOCKD_SERVERS` used to show as `[env: DFLOCKD_SERVERS=]`, as if it were set
+/// to nothing. Every variable is named without a value, set or not (tokens must never
+/// be echoed anyway).
+#[test]
+fn help_names_variables_without_values() {
+    for servers in [None, Some(""), Some("10.9.8.7:6388")] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dflockctl"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("DFLOCKD_") {
+                cmd.env_remove(&name);
+            }
+        }
+        if let Some(v) = servers {
+            cmd.env("DFLOCKD_SERVERS", v);
+        }
+        cmd.env("DFLOCKD_AUTH_TOKEN", "s3cret").arg("--help");
+        let r = run(cmd);
+        let help = ok(&r);
+        for var in [
+            "DFLOCKD_SERVERS",
+            "DFLOCKD_AUTH_TOKEN",
+            "DFLOCKD_AUTH_TOKEN_FILE",
+        ] {
+            assert!(
+                help.contains(&format!("[env: {var}]")),
+                "{servers:?}: {var} not named plainly in:\n{help}"
+            );
+        }
+        assert!(!help.contains("DFLOCKD_SERVERS="), "{servers:?}:\n{help}");
+        assert!(!help.contains("s3cret"), "the token leaked:\n{help}");
+        assert!(!help.contains("10.9.8.7"), "{help}");
+    }
+}
+
 #[test]
 fn unreachable_server_exits_3() {
     for args in [

@@ -374,6 +374,34 @@ fn unreachable_server_fails_clearly() {
     );
 }
 
+/// `-s/--server`, as in `dflockctl`; `--server=ADDR` and `-sADDR` too.
+#[test]
+fn server_flag_spellings() {
+    let s = Server::start(&[]);
+    let long_eq = format!("--server={}", s.addr);
+    let short_glued = format!("-s{}", s.addr);
+    for spelling in [
+        vec!["-s", s.addr.as_str()],
+        vec!["--server", s.addr.as_str()],
+        vec![long_eq.as_str()],
+        vec![short_glued.as_str()],
+    ] {
+        let mut args = spelling.clone();
+        args.extend(["-c", "1", "-n", "10", "--json", "counter"]);
+        let o = load(&args);
+        assert_eq!(o.status.code(), Some(0), "{spelling:?}: {}", stderr(&o));
+        let v: Value = serde_json::from_str(&stdout(&o)).expect("JSON report");
+        assert_eq!(v["ops"], 10, "{spelling:?}: {v}");
+        assert_eq!(v["passed"], true, "{spelling:?}: {v}");
+    }
+    let o = load(&["--help"]);
+    assert!(
+        stdout(&o).contains("-s, --server <HOST:PORT>"),
+        "{}",
+        stdout(&o)
+    );
+}
+
 #[test]
 fn usage_errors() {
     let o = load(&["--depth", "4", "lock"]);

@@ -53,6 +53,10 @@ struct Cli {
         short = 's',
         value_name = "HOST:PORT",
         env = "DFLOCKD_SERVERS",
+        // clap renders `[env: NAME=<value>]` unless values are hidden, and an
+        // unset variable renders as an empty `NAME=`, which reads as "set to
+        // nothing". Hide the value, as for the two token flags below.
+        hide_env_values = true,
         value_delimiter = ',',
         default_value = "127.0.0.1:6388",
         global = true

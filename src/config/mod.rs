@@ -19,7 +19,13 @@
 //! Layout: `cli.rs` is the clap flag table; `settings.rs` the setting table (flags,
 //! variables, §3 order) and the `--check-config` report; `resolve.rs` walks the settings
 //! (source, syntax, range) and builds the `Config`; `rules.rs` holds the §4 cross-field
-//! rules; `values.rs` the pure value parsers; `read.rs` the host lookup and file reads.
+//! rules; `values.rs` the pure value parsers; `read.rs` the host lookup and file reads;
+//! `unbuilt.rs` the settings this build accepts but cannot serve yet (TLS, HTTP).
+//!
+//! `--check-config` and a start share every check: [`load`] validates once, then either
+//! prints the report or returns the configuration to run. What only a start can find
+//! (a port in use, a fence reservation that cannot be written) exits 1, not 78, and is
+//! not checked here: `--check-config` binds and writes nothing (config.md §3.9).
 //!
 //! Not here: socket activation (§8.2) and SIGHUP reloads (§7), which re-read
 //! [`Config::tls`] and [`Config::auth_token_file`].
@@ -29,6 +35,7 @@ mod read;
 mod resolve;
 mod rules;
 mod settings;
+mod unbuilt;
 mod values;
 
 #[cfg(test)]
@@ -358,24 +365,34 @@ impl std::error::Error for ConfigError {}
 /// Returns `Ok(Action::Run(config))` to start; `Ok(Action::Exit(status))` after printing
 /// help, `dflockd <version>` or the `--check-config` report to standard output;
 /// `Err(ConfigError::Usage)` for a malformed command line (64) and
-/// `Err(ConfigError::Invalid)` for an invalid value, file or cross-field rule (78).
+/// `Err(ConfigError::Invalid)` for an invalid value, file or cross-field rule, or a
+/// feature this build does not have (78). `--check-config` and a start refuse exactly the
+/// same configurations with the same message: both go through this one function.
 pub fn load<I, S>(args: I, env: &dyn Fn(&str) -> Option<String>) -> Result<Action, ConfigError>
 where
     I: IntoIterator<Item = S>,
     S: Into<OsString> + Clone,
 {
-    match parse(args, env)? {
-        Parsed::Print(text) => Ok(Action::Exit(write_stdout(&text))),
-        Parsed::Loaded(loaded) if loaded.check_config => {
+    let loaded = match parse(args, env)? {
+        Parsed::Print(text) => return Ok(Action::Exit(write_stdout(&text))),
+        Parsed::Loaded(loaded) => loaded,
+    };
+    unbuilt::refuse_unbuilt(&loaded.config)?;
+    match *loaded {
+        Loaded {
+            check_config: true,
+            config,
+            report,
+        } => {
             // Logging is not set up for --check-config, so warnings go straight to stderr;
             // if stderr is gone there is nobody left to tell.
             let mut stderr = std::io::stderr().lock();
-            for warning in &loaded.config.warnings {
+            for warning in &config.warnings {
                 let _ = writeln!(stderr, "dflockd: warning: {warning}");
             }
-            Ok(Action::Exit(write_stdout(&loaded.report)))
+            Ok(Action::Exit(write_stdout(&report)))
         }
-        Parsed::Loaded(loaded) => Ok(Action::Run(loaded.config)),
+        Loaded { config, .. } => Ok(Action::Run(config)),
     }
 }
 

@@ -53,7 +53,12 @@ pub struct Args {
     pub mode: Mode,
 
     /// Server address; the only address the tool talks to
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:6388")]
+    #[arg(
+        short = 's',
+        long,
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:6388"
+    )]
     pub server: String,
 
     /// Worker connections (publishers in pubsub mode)
