@@ -18,3 +18,38 @@ pub fn release_free_heap() {
         libc::malloc_trim(0);
     }
 }
+
+/// CLOCK_MONOTONIC in microseconds (what systemd's `MONOTONIC_USEC` means).
+/// `std::time::Instant` does not expose its raw value, hence libc.
+pub fn monotonic_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec that outlives the call, and
+    // CLOCK_MONOTONIC is always supported on Linux; clock_gettime writes only
+    // into `ts`. On failure `ts` stays zeroed and 0 is returned.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000)
+        .saturating_add(ts.tv_nsec as u64 / 1000)
+}
+
+#[cfg(test)]
+mod monotonic_tests {
+    #[test]
+    fn monotonic_clock_moves_forward_and_is_not_the_wall_clock() {
+        let a = super::monotonic_us();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = super::monotonic_us();
+        assert!(b >= a + 2000, "{a} -> {b}");
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        // Boot-relative, so far below microseconds since 1970.
+        assert!(b < wall / 2, "{b} vs {wall}");
+    }
+}

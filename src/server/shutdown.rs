@@ -139,9 +139,9 @@ impl Server {
     /// failure the old token stays in use. TLS material is reloaded here too
     /// once TLS exists.
     fn reload(&mut self) {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros());
+        // systemd compares MONOTONIC_USEC with CLOCK_MONOTONIC to tell this
+        // reload from an older one; the wall clock would be the wrong clock.
+        let now_us = super::memory::monotonic_us();
         sd_notify(&format!("RELOADING=1\nMONOTONIC_USEC={now_us}"));
         match &self.net.auth_token_file {
             None => log::info!("reload: nothing to reload (no --auth-token-file)"),
