@@ -378,17 +378,27 @@ impl Server {
         self.deliver_outbox();
     }
 
-    fn create_session(&mut self, id: OwnerId, rcx: &ReplyCx) {
-        let Some(peer) = live(&mut self.conns, id).map(|c| c.peer) else {
-            return;
-        };
+    /// The caps of §5 for one more session or stream from the connection's
+    /// peer: `Some(peer)` when admitted, else the `503` is already written.
+    fn admit_session(&mut self, id: OwnerId, rcx: &ReplyCx) -> Option<std::net::IpAddr> {
+        let peer = live(&mut self.conns, id)?.peer;
         let cfg = &self.http_cfg;
-        if let Err(e) = self
+        match self
             .sessions
             .admit(peer, cfg.max_sessions, cfg.max_sessions_per_ip)
         {
-            return self.write_error(id, rcx, ApiError::new(503, e.code()));
+            Ok(()) => Some(peer),
+            Err(e) => {
+                self.write_error(id, rcx, ApiError::new(503, e.code()));
+                None
+            }
         }
+    }
+
+    fn create_session(&mut self, id: OwnerId, rcx: &ReplyCx) {
+        let Some(peer) = self.admit_session(id, rcx) else {
+            return;
+        };
         let now = self.clock.now();
         let owner = loop {
             let mut bytes = [0u8; 16];
@@ -534,16 +544,9 @@ impl Server {
 
     /// Start an SSE stream (§7): the connection itself subscribes.
     fn open_stream(&mut self, id: OwnerId, rcx: &ReplyCx, cmd: Command) {
-        let Some(peer) = live(&mut self.conns, id).map(|c| c.peer) else {
+        let Some(peer) = self.admit_session(id, rcx) else {
             return;
         };
-        let cfg = &self.http_cfg;
-        if let Err(e) = self
-            .sessions
-            .admit(peer, cfg.max_sessions, cfg.max_sessions_per_ip)
-        {
-            return self.write_error(id, rcx, ApiError::new(503, e.code()));
-        }
         let outcome = self.with_state(|s, cx| s.apply(cx, id, cmd));
         if let Outcome::Reply(r) = &outcome {
             if !matches!(r, Reply::Status(crate::protocol::reply::Status::Ok)) {
