@@ -1,6 +1,7 @@
 //! `dflock-load` against the real `dflockd` (and against fake servers that
-//! answer wrongly or not at all): every mode runs clean and reports, wrong
-//! replies and unreachable servers make it exit non-zero.
+//! answer wrongly or not at all): every mode runs clean and reports, over the
+//! TCP protocol and over the HTTP API; wrong replies and unreachable servers
+//! make it exit non-zero.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -15,10 +16,36 @@ const SERVER: &str = env!("CARGO_BIN_EXE_dflockd");
 struct Server {
     child: Child,
     addr: String,
+    /// The HTTP listener, when started with [`Server::start_http`].
+    http: String,
 }
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
+        Server::spawn(extra, false).expect("dflockd exited before listening")
+    }
+
+    /// With an HTTP listener too. `--http-port 0` means "off", so a port the
+    /// kernel just handed out is passed; should another process take it
+    /// first, the server exits and another port is tried.
+    fn start_http(extra: &[&str]) -> Server {
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port()
+                .to_string();
+            let mut args = vec!["--http-port", port.as_str()];
+            args.extend_from_slice(extra);
+            if let Some(s) = Server::spawn(&args, true) {
+                return s;
+            }
+        }
+        panic!("dflockd did not start with an HTTP listener in 5 tries");
+    }
+
+    /// Start and wait for the `listening on` lines; `None` if it exits first.
+    fn spawn(extra: &[&str], http: bool) -> Option<Server> {
         let mut child = Command::new(SERVER)
             .args(["--port", "0"])
             .args(extra)
@@ -29,20 +56,28 @@ impl Server {
             .spawn()
             .expect("spawn dflockd");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("dflockd exited before listening")
-                .expect("read dflockd stderr");
+        let (mut addr, mut http_addr) = (None, None);
+        while addr.is_none() || (http && http_addr.is_none()) {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            };
             if let Some(rest) = line.split("listening on ").nth(1) {
-                if let Some(addr) = rest.strip_suffix(" (tcp)") {
-                    break addr.to_string();
+                if let Some(a) = rest.strip_suffix(" (tcp)") {
+                    addr = Some(a.to_string());
+                } else if let Some(a) = rest.strip_suffix(" (http)") {
+                    http_addr = Some(a.to_string());
                 }
             }
-        };
+        }
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, addr }
+        Some(Server {
+            child,
+            addr: addr.unwrap_or_default(),
+            http: http_addr.unwrap_or_default(),
+        })
     }
 }
 
@@ -72,14 +107,20 @@ fn stderr(o: &Output) -> String {
 /// Run a mode twice, as text and as JSON; check the echo, the exit status
 /// and the numbers; return the JSON report.
 fn run_mode(server: &Server, mode_args: &[&str], expected_ops: u64) -> Value {
-    let mut args = vec![
-        "--server",
-        server.addr.as_str(),
-        "--connections",
-        "4",
-        "--rounds",
-        "200",
-    ];
+    run_at(&server.addr, mode_args, expected_ops)
+}
+
+/// [`run_mode`] over the HTTP API.
+fn run_http(server: &Server, mode_args: &[&str], expected_ops: u64) -> Value {
+    let mut args = vec!["--transport", "http"];
+    args.extend_from_slice(mode_args);
+    let v = run_at(&server.http, &args, expected_ops);
+    assert_eq!(v["transport"], "http", "{v}");
+    v
+}
+
+fn run_at(addr: &str, mode_args: &[&str], expected_ops: u64) -> Value {
+    let mut args = vec!["--server", addr, "--connections", "4", "--rounds", "200"];
     args.extend_from_slice(mode_args);
 
     let text = load(&args);
@@ -137,6 +178,7 @@ fn run_mode(server: &Server, mode_args: &[&str], expected_ops: u64) -> Value {
 fn lock_mode() {
     let s = Server::start(&[]);
     run_mode(&s, &["lock"], 800);
+    run_mode(&s, &["--lease", "60", "lock"], 800);
 }
 
 #[test]
@@ -180,6 +222,97 @@ fn pubsub_mode_counts_deliveries() {
     assert_eq!(v["expected_deliveries"], 3 * 800, "{v}");
     assert!(v["deliveries_per_sec"].as_f64().unwrap() > 0.0, "{v}");
     assert!(v["delivery_p99_us"].as_u64().unwrap() >= v["delivery_p50_us"].as_u64().unwrap());
+}
+
+#[test]
+fn http_lock_mode() {
+    let s = Server::start_http(&[]);
+    run_http(&s, &["--lease", "60", "lock"], 800);
+    // Each worker deleted its session at the end.
+    let stats = load_stats(&s);
+    assert!(stats.contains("\"http_sessions\":0"), "{stats}");
+}
+
+#[test]
+fn http_contended_mode() {
+    let s = Server::start_http(&[]);
+    run_http(&s, &["contended"], 800);
+}
+
+#[test]
+fn http_other_modes() {
+    let s = Server::start_http(&[]);
+    run_http(&s, &["--limit", "2", "semaphore"], 800);
+    run_http(&s, &["kv"], 800);
+    run_http(&s, &["counter"], 800);
+    run_http(&s, &["pipeline", "--depth", "8"], 4 * 200 * 8);
+    let v = run_http(&s, &["--subscribers", "3", "pubsub"], 800);
+    assert_eq!(v["deliveries"], 3 * 800, "{v}");
+}
+
+#[test]
+fn http_auth() {
+    let s = Server::start_http(&["--auth-token", "s3cret"]);
+    let http = s.http.as_str();
+    let o = load(&[
+        "--transport",
+        "http",
+        "--server",
+        http,
+        "--auth-token",
+        "s3cret",
+        "-c",
+        "2",
+        "-n",
+        "50",
+        "--json",
+        "lock",
+    ]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["ops"].as_u64(), v["errors"].as_u64()),
+        (Some(100), Some(0)),
+        "{v}"
+    );
+    assert!(!stdout(&o).contains("s3cret"));
+    // Without the token the session cannot be created: a setup failure.
+    let o = load(&["--transport", "http", "--server", http, "-c", "2", "lock"]);
+    assert_eq!(o.status.code(), Some(69), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("POST /v1/sessions failed: server replied 401"),
+        "{}",
+        stderr(&o)
+    );
+    // Without a session every request is an error of the run.
+    let o = load(&[
+        "--transport",
+        "http",
+        "--server",
+        http,
+        "-c",
+        "2",
+        "-n",
+        "5",
+        "kv",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("expected 204, got 401"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// The server's `stats` document, over the HTTP API.
+fn load_stats(s: &Server) -> String {
+    let mut c = std::net::TcpStream::connect(&s.http).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"GET /v1/stats HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).expect("read the response");
+    out
 }
 
 #[test]
@@ -410,5 +543,10 @@ fn usage_errors() {
     let o = load(&["--rounds", "5", "--duration", "1", "lock"]);
     assert_eq!(o.status.code(), Some(64));
     let o = load(&["--connections", "0", "lock"]);
+    assert_eq!(o.status.code(), Some(64));
+    let o = load(&["--lease", "5", "kv"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(stderr(&o).contains("--lease only applies to lock, contended and semaphore modes"));
+    let o = load(&["--transport", "udp", "lock"]);
     assert_eq!(o.status.code(), Some(64));
 }

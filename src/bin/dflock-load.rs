@@ -1,8 +1,9 @@
-//! `dflock-load`: load generator for servers that speak the dflockd protocol.
+//! `dflock-load`: load generator for servers that speak the dflockd protocol
+//! (the TCP line protocol, or the HTTP API with `--transport http`).
 //!
-//! The connections are opened (and authenticated, and subscribed) one by one
-//! before the clock starts, then split round-robin over `--threads` event
-//! loops. Each loop drives its connections as non-blocking state machines
+//! The connections are opened (and authenticated, and subscribed; over HTTP,
+//! given a session) one by one before the clock starts, then split
+//! round-robin over `--threads` event loops. Each loop drives its connections as non-blocking state machines
 //! (see `dflock_load/worker.rs`). The report starts with the command line,
 //! then ops/s, latency percentiles from an HDR histogram (µs), errors,
 //! timeouts and the client's own CPU per op. Exit status: 0 clean run, 1 any
@@ -13,6 +14,8 @@
 mod cli;
 #[path = "dflock_load/conn.rs"]
 mod conn;
+#[path = "dflock_load/http.rs"]
+mod http;
 #[path = "dflock_load/report.rs"]
 mod report;
 #[path = "dflock_load/util.rs"]
@@ -21,7 +24,7 @@ mod util;
 mod worker;
 
 use cli::{Args, Mode};
-use conn::{Conn, request};
+use conn::{Conn, HttpSetup, HttpTarget, request};
 use report::Summary;
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -29,7 +32,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use worker::{Plan, Shared};
+use worker::http_worker::{self, Bodies};
+use worker::{KV_TTL, Plan, Shared};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -91,7 +95,7 @@ fn key_for(args: &Args, i: usize) -> Vec<u8> {
 }
 
 fn run(args: &Args) -> Result<Summary, String> {
-    let addr = resolve(&args.server)?;
+    let addr = resolve(args.server())?;
     let threads = args.threads as usize;
     let channel = format!("{}.pubsub", args.key_prefix).into_bytes();
 
@@ -111,23 +115,39 @@ fn run(args: &Args) -> Result<Summary, String> {
     let mut setup_sub = setup_worker.clone();
     setup_sub.push((&listen, "listen"));
 
+    // HTTP: header fields of every request.
+    let mut headers = format!("Host: {}\r\n", args.server()).into_bytes();
+    if let Some(token) = &args.auth_token {
+        headers.extend_from_slice(format!("Authorization: Bearer {token}\r\n").as_bytes());
+    }
+    let http_setup = HttpSetup {
+        headers: &headers,
+        session: http_worker::needs_session(args.mode),
+    };
+    let stream_target = http_worker::stream_target(&channel);
+
     let setup_started = Instant::now();
     let mut per_thread: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
+    let rt = args.reply_timeout;
     if args.mode == Mode::Pubsub {
         for i in 0..args.subscribers() as usize {
-            let c = Conn::open(addr, i, true, &channel, &setup_sub, args.reply_timeout)?;
+            let c = if args.http() {
+                let target = HttpTarget::Stream(&stream_target);
+                Conn::open_http(addr, i, &channel, target, &http_setup, rt)?
+            } else {
+                Conn::open(addr, i, true, &channel, &setup_sub, rt)?
+            };
             per_thread[i % threads].push(c);
         }
     }
     for i in 0..args.connections as usize {
-        let c = Conn::open(
-            addr,
-            i,
-            false,
-            &key_for(args, i),
-            &setup_worker,
-            args.reply_timeout,
-        )?;
+        let key = key_for(args, i);
+        let c = if args.http() {
+            let path = http_worker::path_for(args.mode, &key, &channel);
+            Conn::open_http(addr, i, &key, HttpTarget::Path(&path), &http_setup, rt)?
+        } else {
+            Conn::open(addr, i, false, &key, &setup_worker, rt)?
+        };
         per_thread[i % threads].push(c);
     }
 
@@ -138,6 +158,17 @@ fn run(args: &Args) -> Result<Summary, String> {
     );
     let epoch = Instant::now();
     let warmup_end = epoch + args.warmup;
+    let value: Vec<u8> = (0..args.value_size())
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    let http = Bodies::new(
+        args.mode,
+        args.timeout,
+        args.limit(),
+        args.lease,
+        &value,
+        KV_TTL,
+    );
     let plan = Arc::new(Plan {
         mode: args.mode,
         rounds: args.rounds(),
@@ -145,14 +176,15 @@ fn run(args: &Args) -> Result<Summary, String> {
         warmup_end,
         stop: args.duration.map(|d| warmup_end + d),
         acquire_timeout: args.timeout,
+        lease: args.lease,
         limit: args.limit(),
         depth: args.depth(),
         subscribers: u64::from(args.subscribers()),
         reply_timeout: args.reply_timeout,
-        value: (0..args.value_size())
-            .map(|i| b'a' + (i % 26) as u8)
-            .collect(),
+        value,
         channel,
+        over_http: args.http(),
+        http,
     });
     let shared = Arc::new(Shared::default());
     if args.mode == Mode::Pubsub {

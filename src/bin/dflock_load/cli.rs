@@ -24,6 +24,33 @@ pub enum Mode {
     Pipeline,
 }
 
+/// How requests travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// The line protocol on the TCP port (protocol.md)
+    Tcp,
+    /// The REST API on the HTTP port (http.md): keep-alive HTTP/1.1, one
+    /// session per worker in the lock modes, SSE streams for subscribers
+    Http,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Http => "http",
+        }
+    }
+
+    /// The port the server listens on for this transport by default.
+    fn default_server(self) -> &'static str {
+        match self {
+            Transport::Tcp => "127.0.0.1:6388",
+            Transport::Http => "127.0.0.1:6389",
+        }
+    }
+}
+
 impl Mode {
     pub fn name(self) -> &'static str {
         match self {
@@ -53,13 +80,13 @@ pub struct Args {
     pub mode: Mode,
 
     /// Server address; the only address the tool talks to
-    #[arg(
-        short = 's',
-        long,
-        value_name = "HOST:PORT",
-        default_value = "127.0.0.1:6388"
-    )]
-    pub server: String,
+    /// [default: 127.0.0.1:6388, or 127.0.0.1:6389 with --transport http]
+    #[arg(short = 's', long, value_name = "HOST:PORT")]
+    pub server: Option<String>,
+
+    /// Protocol: the TCP line protocol, or the HTTP API (--server is then the HTTP port)
+    #[arg(long, value_enum, value_name = "T", default_value_t = Transport::Tcp)]
+    pub transport: Transport,
 
     /// Worker connections (publishers in pubsub mode)
     #[arg(short = 'c', long, value_name = "N", default_value_t = 10,
@@ -104,6 +131,10 @@ pub struct Args {
     #[arg(long, value_name = "S", default_value_t = 10)]
     pub timeout: u64,
 
+    /// Lease in seconds sent with `l` and `sl` (HTTP: `lease_ttl_s`); the server's default when not given
+    #[arg(long, value_name = "S", value_parser = clap::value_parser!(u64).range(1..=9_223_372_036))]
+    pub lease: Option<u64>,
+
     /// Seconds to wait for a reply (beyond the acquire timeout) before it counts as an error
     #[arg(long, value_name = "S", value_parser = parse_secs, default_value = "10")]
     pub reply_timeout: Duration,
@@ -113,6 +144,7 @@ pub struct Args {
     pub key_prefix: String,
 
     /// Send `auth` with this token first on every connection
+    /// (HTTP: `Authorization: Bearer` on every request)
     #[arg(long, value_name = "TOKEN")]
     pub auth_token: Option<String>,
 
@@ -136,6 +168,11 @@ impl Args {
         only(args.subscribers.is_some(), "--subscribers", Mode::Pubsub);
         only(args.depth.is_some(), "--depth", Mode::Pipeline);
         only(args.value_size.is_some(), "--value-size", Mode::Kv);
+        let acquires = matches!(args.mode, Mode::Lock | Mode::Contended | Mode::Semaphore);
+        if args.lease.is_some() && !acquires {
+            let msg = "--lease only applies to lock, contended and semaphore modes";
+            usage_exit(Args::command().error(ErrorKind::ArgumentConflict, msg));
+        }
         if args.timeout > 9_223_372_036 {
             Args::command()
                 .error(
@@ -155,6 +192,17 @@ impl Args {
             }
         }
         args
+    }
+
+    /// `--server`, or the default for the transport.
+    pub fn server(&self) -> &str {
+        self.server
+            .as_deref()
+            .unwrap_or(self.transport.default_server())
+    }
+
+    pub fn http(&self) -> bool {
+        self.transport == Transport::Http
     }
 
     pub fn limit(&self) -> u32 {

@@ -1,7 +1,9 @@
 //! One client connection: its socket, reused input and output buffers, and
 //! the per-connection protocol state the workers drive. Also the blocking
-//! setup (connect, `auth`, `listen`) done before the clock starts.
+//! setup done before the clock starts: `auth` and `listen` on TCP; on HTTP,
+//! a session (`POST /v1/sessions`) or an event stream (`GET /v1/signals`).
 
+use crate::http::{self, Parsed, Response, SessionCreated};
 use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -31,7 +33,8 @@ pub enum Step {
     Batch,
     /// Waiting for `ok <delivered>` to `signal`.
     Signal,
-    /// Waiting for `ok` to the clean-up request (`kdel`, `cset`).
+    /// Waiting for `ok` to the clean-up request (`kdel`, `cset`; HTTP: also
+    /// the `DELETE` of the worker's session).
     Cleanup,
     /// A subscriber: `sig` frames, and `ok` for its heartbeat pings.
     Listening,
@@ -83,6 +86,31 @@ pub struct Conn {
     /// subscriber: pings sent and not yet answered.
     pub pings: u32,
     pub next_ping: Instant,
+    /// HTTP: the percent-encoded resource path of `key` (`/v1/locks/<key>`).
+    pub path: Box<[u8]>,
+    /// HTTP: header fields sent with every request (`Host`, `Authorization`,
+    /// `X-Dflockd-Session`), each ending in CRLF.
+    pub headers: Box<[u8]>,
+    /// HTTP: the worker's session id, deleted at clean-up.
+    pub session: Option<Box<[u8]>>,
+    /// HTTP: the request body being built (reused).
+    pub body: Vec<u8>,
+}
+
+/// What an HTTP connection needs from the run.
+pub struct HttpSetup<'a> {
+    /// `Host` and, with `--auth-token`, `Authorization` (CRLF-terminated lines).
+    pub headers: &'a [u8],
+    /// Create a session first (the lock and semaphore workloads).
+    pub session: bool,
+}
+
+/// Resource path of a subscriber's stream or a worker's key.
+pub enum HttpTarget<'a> {
+    /// `GET` this path and query, expect an event stream (a subscriber).
+    Stream(&'a [u8]),
+    /// The path a worker's requests are built on.
+    Path(&'a [u8]),
 }
 
 impl Conn {
@@ -95,11 +123,8 @@ impl Conn {
         setup: &[(&[u8], &str)],
         reply_timeout: Duration,
     ) -> Result<Conn, String> {
-        let mut s = std::net::TcpStream::connect_timeout(&addr, reply_timeout)
-            .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let mut s = connect(addr, reply_timeout)?;
         let io_err = |e: io::Error| format!("connection {idx} to {addr}: {e}");
-        s.set_nodelay(true).map_err(io_err)?;
-        s.set_read_timeout(Some(reply_timeout)).map_err(io_err)?;
         let mut inb = vec![0u8; INPUT_BUFFER];
         let (mut start, mut end) = (0, 0);
         for (request, name) in setup {
@@ -111,26 +136,7 @@ impl Conn {
                 if end == inb.len() {
                     return Err(format!("reply to {name} is too long"));
                 }
-                match s.read(&mut inb[end..]) {
-                    Ok(0) => {
-                        return Err(format!(
-                            "server {addr} closed the connection instead of answering {name}"
-                        ));
-                    }
-                    Ok(n) => end += n,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) =>
-                    {
-                        return Err(format!(
-                            "no reply to {name} from {addr} within {reply_timeout:?}"
-                        ));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(io_err(e)),
-                }
+                read_setup(&mut s, &mut inb, &mut end, addr, name, reply_timeout)?;
             };
             if line != b"ok" {
                 let hint = match (*name, line) {
@@ -144,8 +150,105 @@ impl Conn {
                 ));
             }
         }
-        s.set_read_timeout(None).map_err(io_err)?;
-        s.set_nonblocking(true).map_err(io_err)?;
+        Conn::ready(s, idx, sub, key, inb, start, end).map_err(io_err)
+    }
+
+    /// Connect over HTTP and, for a session workload, create the worker's
+    /// session; a subscriber opens its event stream (blocking).
+    pub fn open_http(
+        addr: SocketAddr,
+        idx: usize,
+        key: &[u8],
+        target: HttpTarget<'_>,
+        setup: &HttpSetup<'_>,
+        reply_timeout: Duration,
+    ) -> Result<Conn, String> {
+        let mut s = connect(addr, reply_timeout)?;
+        let io_err = |e: io::Error| format!("connection {idx} to {addr}: {e}");
+        let mut inb = vec![0u8; INPUT_BUFFER];
+        let mut end = 0;
+        let mut exchange = |req: &[u8], name: &str| -> Result<(Response, usize), String> {
+            s.write_all(req).map_err(io_err)?;
+            loop {
+                match http::parse_response(&inb[..end]) {
+                    Parsed::Complete { resp, consumed } => return Ok((resp, consumed)),
+                    Parsed::Invalid(e) => return Err(format!("reply to {name}: {e}")),
+                    Parsed::Incomplete if end == inb.len() => {
+                        return Err(format!("reply to {name} is too long"));
+                    }
+                    Parsed::Incomplete => {}
+                }
+                read_setup(&mut s, &mut inb, &mut end, addr, name, reply_timeout)
+                    .map_err(|e| format!("{e} (is --server the HTTP port?)"))?;
+            }
+        };
+        let refused = |name: &str, resp: &Response, inb: &[u8]| {
+            let (a, b) = resp.body;
+            let hint = match resp.status {
+                401 => " (wrong or missing --auth-token)",
+                404 => " (is --server the HTTP port?)",
+                _ => "",
+            };
+            format!(
+                "{name} failed: server replied {}{hint}",
+                http::show_response(resp.status, &inb[a..b])
+            )
+        };
+        let mut headers = setup.headers.to_vec();
+        let mut session = None;
+        let (sub, path, start) = match target {
+            HttpTarget::Stream(target) => {
+                let mut req = Vec::new();
+                http::request(&mut req, b"GET", target, b"", setup.headers, b"");
+                let name = "GET /v1/signals";
+                let (resp, consumed) = exchange(&req, name)?;
+                if resp.status != 200 || !resp.stream {
+                    return Err(refused(name, &resp, &inb));
+                }
+                (true, Box::default(), consumed)
+            }
+            HttpTarget::Path(path) if setup.session => {
+                let mut req = Vec::new();
+                http::request(&mut req, b"POST", b"/v1/sessions", b"", setup.headers, b"");
+                let name = "POST /v1/sessions";
+                let (resp, consumed) = exchange(&req, name)?;
+                let (a, b) = resp.body;
+                let created = serde_json::from_slice::<SessionCreated>(&inb[a..b])
+                    .ok()
+                    .filter(|c| resp.status == 200 && http::is_hex32(c.session_id));
+                let Some(created) = created else {
+                    return Err(refused(name, &resp, &inb));
+                };
+                headers.extend_from_slice(b"X-Dflockd-Session: ");
+                headers.extend_from_slice(created.session_id.as_bytes());
+                headers.extend_from_slice(b"\r\n");
+                session = Some(created.session_id.as_bytes().into());
+                if resp.close {
+                    return Err(format!("{name}: the server closes the connection"));
+                }
+                (false, path.into(), consumed)
+            }
+            HttpTarget::Path(path) => (false, path.into(), 0),
+        };
+        let mut c = Conn::ready(s, idx, sub, key, inb, start, end).map_err(io_err)?;
+        c.path = path;
+        c.headers = headers.into();
+        c.session = session;
+        Ok(c)
+    }
+
+    /// Hand a connected, set-up socket to mio.
+    fn ready(
+        s: std::net::TcpStream,
+        idx: usize,
+        sub: bool,
+        key: &[u8],
+        inb: Vec<u8>,
+        start: usize,
+        end: usize,
+    ) -> io::Result<Conn> {
+        s.set_read_timeout(None)?;
+        s.set_nonblocking(true)?;
         let now = Instant::now();
         Ok(Conn {
             stream: TcpStream::from_std(s),
@@ -169,6 +272,10 @@ impl Conn {
             batch_ready: false,
             pings: 0,
             next_ping: now,
+            path: Box::default(),
+            headers: Box::default(),
+            session: None,
+            body: Vec::new(),
         })
     }
 
@@ -231,6 +338,52 @@ impl Conn {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
+        }
+    }
+}
+
+/// A blocking connection with `TCP_NODELAY` and a read timeout for the setup.
+fn connect(addr: SocketAddr, reply_timeout: Duration) -> Result<std::net::TcpStream, String> {
+    let s = std::net::TcpStream::connect_timeout(&addr, reply_timeout)
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    s.set_nodelay(true)
+        .and_then(|()| s.set_read_timeout(Some(reply_timeout)))
+        .map_err(|e| format!("connection to {addr}: {e}"))?;
+    Ok(s)
+}
+
+/// One blocking read of a setup reply into `inb[*end..]`.
+fn read_setup(
+    s: &mut std::net::TcpStream,
+    inb: &mut [u8],
+    end: &mut usize,
+    addr: SocketAddr,
+    name: &str,
+    reply_timeout: Duration,
+) -> Result<(), String> {
+    loop {
+        match s.read(&mut inb[*end..]) {
+            Ok(0) => {
+                return Err(format!(
+                    "server {addr} closed the connection instead of answering {name}"
+                ));
+            }
+            Ok(n) => {
+                *end += n;
+                return Ok(());
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(format!(
+                    "no reply to {name} from {addr} within {reply_timeout:?}"
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("connection to {addr}: {e}")),
         }
     }
 }

@@ -152,10 +152,11 @@ impl Summary {
             s.push_str(&l);
             s.push('\n');
         };
+        let over = if args.http() { " over http" } else { "" };
         let mut what = format!(
-            "mode {} against {}: {} connection{}",
+            "mode {} against {}{over}: {} connection{}",
             args.mode.name(),
-            args.server,
+            args.server(),
             args.connections,
             if args.connections == 1 { "" } else { "s" }
         );
@@ -236,7 +237,8 @@ impl Summary {
             m.insert(k.to_string(), v);
         };
         put("command", json!(command));
-        put("server", json!(args.server));
+        put("server", json!(args.server()));
+        put("transport", json!(args.transport.name()));
         put("mode", json!(args.mode.name()));
         put("connections", json!(args.connections));
         put("threads", json!(args.threads));

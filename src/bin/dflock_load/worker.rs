@@ -2,6 +2,10 @@
 //! machines. Requests are built in each connection's reused buffer and
 //! written at once; replies are parsed in place from the input buffer. Nothing
 //! on the per-op path allocates (error messages do, but they end the connection).
+//! The HTTP transport's requests and responses are in `http_worker.rs`.
+
+#[path = "http_worker.rs"]
+pub mod http_worker;
 
 use crate::cli::Mode;
 use crate::conn::{Conn, Fill, Step, next_line, request, show};
@@ -19,7 +23,7 @@ const PING_EVERY: Duration = Duration::from_secs(10);
 /// After the publishers finish, subscribers stop once no delivery arrived for this long.
 const DELIVERY_QUIET: Duration = Duration::from_secs(2);
 /// TTL of the `kset` values, so an interrupted run leaves nothing forever.
-const KV_TTL: u64 = 600;
+pub const KV_TTL: u64 = 600;
 /// Error messages kept per thread (and shown in the report).
 pub const SAMPLES: usize = 5;
 
@@ -31,12 +35,18 @@ pub struct Plan {
     pub warmup_end: Instant,
     pub stop: Option<Instant>,
     pub acquire_timeout: u64,
+    /// `--lease`: sent with each acquire, else the server's default lease.
+    pub lease: Option<u64>,
     pub limit: u32,
     pub depth: u32,
     pub subscribers: u64,
     pub reply_timeout: Duration,
     pub value: Vec<u8>,
     pub channel: Vec<u8>,
+    /// `--transport http`.
+    pub over_http: bool,
+    /// HTTP request bodies that do not change between ops.
+    pub http: http_worker::Bodies,
 }
 
 impl Plan {
@@ -259,16 +269,11 @@ impl Worker {
             };
             let now = Instant::now();
             let inb = std::mem::take(&mut c.inb);
-            let mut result = Ok(());
-            while c.step != Step::Done {
-                let Some((a, b)) = next_line(&inb, &mut c.in_start, c.in_end) else {
-                    break;
-                };
-                result = self.on_line(c, &inb[a..b], now);
-                if result.is_err() {
-                    break;
-                }
-            }
+            let result = if self.plan.over_http {
+                self.on_http_input(c, &inb, now)
+            } else {
+                self.on_lines(c, &inb, now)
+            };
             c.inb = inb;
             if let Err(msg) = result {
                 self.fail(c, msg);
@@ -280,7 +285,21 @@ impl Worker {
         }
     }
 
+    /// Every complete reply line in `inb[c.in_start..c.in_end]`.
+    fn on_lines(&mut self, c: &mut Conn, inb: &[u8], now: Instant) -> Result<(), String> {
+        while c.step != Step::Done {
+            let Some((a, b)) = next_line(inb, &mut c.in_start, c.in_end) else {
+                break;
+            };
+            self.on_line(c, &inb[a..b], now)?;
+        }
+        Ok(())
+    }
+
     fn request_name(&self, step: Step) -> &'static str {
+        if self.plan.over_http {
+            return http_worker::request_name(self.plan.mode, step);
+        }
         let sem = self.plan.mode == Mode::Semaphore;
         match step {
             Step::Acquire if sem => "sl",
@@ -350,41 +369,14 @@ impl Worker {
                 let Some(n) = line.strip_prefix(b"ok ").and_then(parse_i64) else {
                     return Err(self.unexpected(c.step, "\"ok <value>\"", line));
                 };
-                if let Some(prev) = c.counter {
-                    if Some(n) != prev.checked_add(1) {
-                        return Err(format!(
-                            "incr returned {n} after {prev}: someone else uses key {}",
-                            show(&c.key)
-                        ));
-                    }
-                }
-                c.counter = Some(n);
-                self.complete(c, now);
-                if c.step == Step::Batch {
-                    c.pending -= 1;
-                    if c.pending > 0 {
-                        return Ok(());
-                    }
-                }
-                self.next_op(c, now)
+                self.counted(c, n, now)
             }
             Step::Signal => {
                 let delivered = line.strip_prefix(b"ok ").and_then(parse_u64);
                 let Some(delivered) = delivered else {
                     return Err(self.unexpected(c.step, "\"ok <delivered>\"", line));
                 };
-                if delivered < self.plan.subscribers {
-                    return Err(format!(
-                        "signal reached {delivered} of {} subscribers",
-                        self.plan.subscribers
-                    ));
-                }
-                if c.measured {
-                    let n = self.plan.subscribers;
-                    self.shared.expected.fetch_add(n, Ordering::AcqRel);
-                }
-                self.complete(c, now);
-                self.next_op(c, now)
+                self.published(c, delivered, now)
             }
             Step::Cleanup => {
                 if line != b"ok" {
@@ -408,6 +400,43 @@ impl Worker {
         }
     }
 
+    /// An `incr` answered `n` (one reply of a pipelined batch, or the op).
+    fn counted(&mut self, c: &mut Conn, n: i64, now: Instant) -> Result<(), String> {
+        if let Some(prev) = c.counter {
+            if Some(n) != prev.checked_add(1) {
+                return Err(format!(
+                    "incr returned {n} after {prev}: someone else uses key {}",
+                    show(&c.key)
+                ));
+            }
+        }
+        c.counter = Some(n);
+        self.complete(c, now);
+        if c.step == Step::Batch {
+            c.pending -= 1;
+            if c.pending > 0 {
+                return Ok(());
+            }
+        }
+        self.next_op(c, now)
+    }
+
+    /// A `signal` reached `delivered` subscribers.
+    fn published(&mut self, c: &mut Conn, delivered: u64, now: Instant) -> Result<(), String> {
+        if delivered < self.plan.subscribers {
+            return Err(format!(
+                "signal reached {delivered} of {} subscribers",
+                self.plan.subscribers
+            ));
+        }
+        if c.measured {
+            let n = self.plan.subscribers;
+            self.shared.expected.fetch_add(n, Ordering::AcqRel);
+        }
+        self.complete(c, now);
+        self.next_op(c, now)
+    }
+
     /// `sig <channel> <payload>`, where the payload is the publish time in
     /// nanoseconds since the run's epoch.
     fn on_delivery(&mut self, frame: &[u8], now: Instant) -> Result<(), String> {
@@ -419,6 +448,12 @@ impl Worker {
         let Some(sent_ns) = payload else {
             return Err(format!("unexpected push frame {}", show(frame)));
         };
+        self.delivered(sent_ns, now);
+        Ok(())
+    }
+
+    /// A delivery of a signal published at `sent_ns` (since the run's epoch).
+    fn delivered(&mut self, sent_ns: u64, now: Instant) {
         if sent_ns >= self.plan.warmup_end_ns() {
             let now_ns = (now - self.plan.epoch).as_nanos() as u64;
             let us = now_ns.saturating_sub(sent_ns) / 1000;
@@ -428,7 +463,6 @@ impl Worker {
             self.res.last_delivery = Some(now);
             self.received_local += 1;
         }
-        Ok(())
     }
 
     /// The current op (or, in pipeline mode, one reply of it) finished.
@@ -461,10 +495,21 @@ impl Worker {
             c.started += 1;
         }
         let mut deadline = now + plan.reply_timeout;
+        if plan.over_http {
+            let sent_ns = (now - plan.epoch).as_nanos() as u64;
+            if http_worker::begin(c, plan, sent_ns) {
+                deadline += Duration::from_secs(plan.acquire_timeout);
+            }
+            c.deadline = deadline;
+            return c.flush().map_err(|e| format!("write failed: {e}"));
+        }
         match plan.mode {
             Mode::Lock | Mode::Contended => {
                 c.begin();
-                c.push_request(b"l", |o| push_u64(o, plan.acquire_timeout));
+                c.push_request(b"l", |o| {
+                    push_u64(o, plan.acquire_timeout);
+                    push_lease(o, plan.lease);
+                });
                 c.step = Step::Acquire;
                 deadline += Duration::from_secs(plan.acquire_timeout);
             }
@@ -474,6 +519,7 @@ impl Worker {
                     push_u64(o, plan.acquire_timeout);
                     o.push(b' ');
                     push_u64(o, u64::from(plan.limit));
+                    push_lease(o, plan.lease);
                 });
                 c.step = Step::Acquire;
                 deadline += Duration::from_secs(plan.acquire_timeout);
@@ -527,6 +573,14 @@ impl Worker {
     /// Undo what the mode leaves behind: KV entries are deleted, counters reset
     /// to 0 (idle garbage collection then removes them, §7.5).
     fn cleanup(&mut self, c: &mut Conn, now: Instant) -> Result<(), String> {
+        if self.plan.over_http {
+            if !http_worker::begin_cleanup(c, &self.plan) {
+                self.retire(c);
+                return Ok(());
+            }
+            c.deadline = now + self.plan.reply_timeout;
+            return c.flush().map_err(|e| format!("write failed: {e}"));
+        }
         match self.plan.mode {
             Mode::Kv => {
                 c.begin();
@@ -551,6 +605,8 @@ impl Worker {
         for c in conns.iter_mut() {
             match c.step {
                 Step::Done | Step::Idle => {}
+                // Event streams need no heartbeat (http.md §7).
+                Step::Listening if self.plan.over_http => {}
                 Step::Listening => {
                     if c.pings > 0 && now > c.deadline {
                         let t = self.plan.reply_timeout;
@@ -610,6 +666,14 @@ impl Worker {
             self.shared.received.fetch_add(d, Ordering::AcqRel);
             self.received_flushed = self.received_local;
         }
+    }
+}
+
+/// ` <lease>` after an acquire's timeout, when `--lease` is given.
+fn push_lease(o: &mut Vec<u8>, lease: Option<u64>) {
+    if let Some(l) = lease {
+        o.push(b' ');
+        push_u64(o, l);
     }
 }
 
