@@ -285,6 +285,20 @@ fn transcript_of_common_mistakes() {
         " closed: code 16, HTTP request on the TCP port",
     );
 
+    // A TLS ClientHello on the plain-text port: served as the protocol says
+    // (its first line is an unknown command), with a warning saying why the
+    // client will not understand the reply.
+    let mut s = Step::open(&server);
+    s.says(b"\x16\x03\x01\x00\xf1\x01\n\n\n", b"error\n");
+    s.log_line(
+        &server,
+        "WARN",
+        &format!(
+            "{on}: the first bytes are a TLS ClientHello, but this listener speaks plain \
+             text (TLS is off); the client cannot read the replies"
+        ),
+    );
+
     // Every close is logged with its reason.
     let s = Step::open(&server);
     let from = s.from.clone();
@@ -538,5 +552,27 @@ fn stats_names_each_holder_by_peer_and_hex_fence() {
     assert_eq!(
         gone.get("owner_peer").str(),
         w.stream().local_addr().unwrap().to_string()
+    );
+}
+
+#[test]
+fn a_connection_over_a_cap_is_logged_at_info() {
+    let server = Server::start(&["--max-connections-per-ip", "1"]);
+    let mut first = server.client();
+    assert_eq!(first.req("ping", "_", ""), "ok");
+    let mut second = server.client();
+    let from = second.stream().local_addr().unwrap();
+    second.expect_closed();
+    let line = server
+        .wait_for_log(&format!("refused connection from {from} "), LOG_WAIT)
+        .expect("a refusal line");
+    assert_eq!(level(&line), "INFO", "{line}");
+    assert_eq!(
+        message(&line),
+        format!(
+            "refused connection from {from} on {} (tcp): --max-connections-per-ip 1 reached; \
+             closed without a reply",
+            server.addr()
+        )
     );
 }
