@@ -312,7 +312,9 @@ fn transcript_of_common_mistakes() {
     );
 
     // The log never carries a raw control character, whatever was typed.
+    // (`cargo test --test transcript -- --nocapture` shows the whole log.)
     for line in server.stderr_lines() {
+        println!("{line}");
         assert!(!line.chars().any(char::is_control), "{line:?}");
         assert!(
             !line.contains("UnknownCommand") && !line.contains("BadInteger"),
