@@ -31,6 +31,7 @@ pub mod conn;
 pub mod error;
 pub mod http;
 pub mod owner;
+pub mod peer;
 pub mod protocol;
 pub mod server;
 pub mod state;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     let server = match Server::bind(&cfg) {
         Ok(s) => s,
         Err(e) => {
-            log::error!("{e}");
+            // Once, as one clean line (not also through the logger).
             eprintln!("dflockd: {e}");
             return ExitCode::from(1);
         }

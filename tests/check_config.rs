@@ -435,12 +435,10 @@ fn unbuilt_features_are_refused_by_check_config() {
     std::fs::write(&cert, "x").expect("write cert");
     std::fs::write(&key, "x").expect("write key");
     let (cert, key) = (cert.to_str().expect("UTF-8"), key.to_str().expect("UTF-8"));
-    let cases: [(&[&str], &str); 1] = [
-        (
-            &["--check-config", "--tls-cert", cert, "--tls-key", key],
-            "dflockd: --tls-cert/--tls-key: TLS is not supported by this build yet\n",
-        ),
-    ];
+    let cases: [(&[&str], &str); 1] = [(
+        &["--check-config", "--tls-cert", cert, "--tls-key", key],
+        "dflockd: --tls-cert/--tls-key: TLS is not supported by this build yet\n",
+    )];
     for (args, message) in cases {
         let out = run_server_cmd(args, &[]);
         assert_eq!(out.status.code(), Some(78), "{args:?}");

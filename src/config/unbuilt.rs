@@ -46,6 +46,9 @@ mod tests {
         assert_eq!(refuse_unbuilt(&http), Ok(()), "the HTTP API is built");
         let e = refuse_unbuilt(&tls).expect_err("refused");
         assert_eq!(e.exit_code(), 78);
-        assert!(e.message().starts_with("dflockd: --tls-cert/--tls-key: "), "{e}");
+        assert!(
+            e.message().starts_with("dflockd: --tls-cert/--tls-key: "),
+            "{e}"
+        );
     }
 }

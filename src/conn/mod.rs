@@ -5,6 +5,8 @@ pub mod buffer;
 pub mod http;
 
 use crate::owner::OwnerId;
+use crate::peer::PeerAddr;
+use crate::protocol::explain::CloseReason;
 use crate::protocol::reply::{DreadReply, Reply, Status};
 use crate::timer::wheel::TimerKey;
 use buffer::{InBuf, OutBuf};
@@ -32,6 +34,12 @@ pub struct Conn {
     pub serial: u64,
     pub stream: TcpStream,
     pub peer: IpAddr,
+    /// The peer's port (with `peer`, the `ip:port` the log and `stats` show).
+    pub peer_port: u16,
+    /// Index of the listener that accepted the connection.
+    pub listener: u8,
+    /// Why the connection is closing, logged when it is closed.
+    pub close_reason: CloseReason,
     pub inbuf: InBuf,
     pub outbuf: OutBuf,
     pub phase: Phase,
@@ -72,6 +80,9 @@ impl Conn {
             serial,
             stream,
             peer,
+            peer_port: 0,
+            listener: 0,
+            close_reason: CloseReason::default(),
             inbuf: InBuf::default(),
             outbuf: OutBuf::default(),
             phase: Phase::Open,
@@ -104,6 +115,26 @@ impl Conn {
         }
     }
 
+    /// The peer's `ip:port`.
+    pub fn peer_addr(&self) -> PeerAddr {
+        PeerAddr {
+            ip: self.peer,
+            port: self.peer_port,
+        }
+    }
+
+    /// Close after flushing pending output, for `reason`.
+    pub fn close_for(&mut self, reason: CloseReason) {
+        self.phase = Phase::Closing;
+        self.close_reason = reason;
+    }
+
+    /// Close at the end of this loop iteration without flushing, for `reason`.
+    pub fn drop_for(&mut self, reason: CloseReason) {
+        self.phase = Phase::Dead;
+        self.close_reason = reason;
+    }
+
     pub fn is_closing(&self) -> bool {
         matches!(self.phase, Phase::Closing | Phase::Dead)
     }
@@ -121,7 +152,10 @@ mod tests {
             "{}",
             size_of::<super::Conn>()
         );
+        // 168: the peer's `ip:port` for `stats` (`owner_peer`) took 16 bytes
+        // (20, four of them in former padding); 10,000 idle connections
+        // measured 6.1 MB before it, so +160 kB keeps well inside the budget.
         let state = size_of::<Option<crate::state::owner::ConnState>>();
-        assert!(state <= 160, "{state}");
+        assert!(state <= 168, "{state}");
     }
 }

@@ -4,9 +4,11 @@
 //! * [`command`] turns a framed request into a typed [`command::Command`].
 //! * [`dreadlock`] turns a Dreadlock line into a typed command.
 //! * [`reply`] is the only place reply strings are spelled.
+//! * [`explain`] puts refusals into words for the log (never on the wire).
 
 pub mod command;
 pub mod dreadlock;
+pub mod explain;
 pub mod line;
 pub mod reply;
 

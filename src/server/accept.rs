@@ -3,12 +3,14 @@
 //! accept, without a reply, and counted as rejected).
 
 use super::Server;
+use super::refusal_log::ListenerTag;
 use super::tokens::conn_token;
 use crate::conn::Conn;
 use crate::owner::OwnerId;
 use crate::timer::deadline_after;
 use mio::Interest;
 use std::io;
+use std::net::SocketAddr;
 
 /// Connections accepted per listener per loop iteration, so a connect storm
 /// cannot starve established clients.
@@ -27,10 +29,7 @@ impl Server {
                 }
                 budget -= 1;
                 match l.sock.accept() {
-                    Ok((stream, peer)) => {
-                        let http = l.kind == "http";
-                        self.admit(stream, peer.ip(), http);
-                    }
+                    Ok((stream, peer)) => self.admit(stream, peer, i),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => l.ready = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
@@ -44,7 +43,10 @@ impl Server {
         }
     }
 
-    fn admit(&mut self, mut stream: mio::net::TcpStream, ip: std::net::IpAddr, http: bool) {
+    fn admit(&mut self, mut stream: mio::net::TcpStream, peer: SocketAddr, listener: usize) {
+        let ip = peer.ip();
+        let http = matches!(self.listeners.get(listener), Some(Some(l)) if l.kind == "http");
+        let listener = u8::try_from(listener).unwrap_or(u8::MAX);
         let over_global =
             self.net.max_connections > 0 && self.conns.len() as u64 >= self.net.max_connections;
         let per_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
@@ -55,7 +57,17 @@ impl Server {
         let over_http_ip = http && cap > 0 && u64::from(http_here) >= cap;
         if over_global || over_ip || over_http_ip {
             self.state.totals.connections_rejected += 1;
-            log::debug!("rejecting connection from {ip}: connection limit");
+            let (flag, cap) = if over_global {
+                ("--max-connections", self.net.max_connections)
+            } else if over_ip {
+                ("--max-connections-per-ip", self.net.max_connections_per_ip)
+            } else {
+                ("--http-max-connections-per-ip", cap)
+            };
+            let on = ListenerTag::of(&self.listeners, listener);
+            let now = self.clock.now();
+            self.refusals
+                .connection_cap(now, peer.into(), on, flag, cap);
             return; // dropping the stream closes it
         }
         if let Err(e) = stream.set_nodelay(true) {
@@ -79,13 +91,15 @@ impl Server {
         self.next_serial += 1;
         let now = self.clock.now();
         let mut conn = Conn::new(id, serial, stream, ip, now);
+        conn.peer_port = peer.port();
+        conn.listener = listener;
         if http {
             conn.http = Some(Box::default());
             *self.http_per_ip.entry(ip).or_insert(0) += 1;
         }
         entry.insert(conn);
         *self.per_ip.entry(ip).or_insert(0) += 1;
-        self.state.on_connect(id, serial);
+        self.state.on_connect_from(id, serial, peer.into());
         self.state.totals.connections_accepted += 1;
         self.state.view.connections = self.conns.len();
         if http {
@@ -93,6 +107,9 @@ impl Server {
         } else if self.net.read_timeout_ms > 0 {
             self.arm_idle(id, deadline_after(now, self.net.read_timeout_ms));
         }
-        log::debug!("conn {serial} from {ip} accepted");
+        log::debug!(
+            "conn {serial} from {peer} accepted on {}",
+            ListenerTag::of(&self.listeners, listener)
+        );
     }
 }

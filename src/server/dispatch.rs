@@ -1,6 +1,7 @@
 //! Per-connection work: read → parse → apply → encode → flush, with a
 //! per-iteration budget so one pipelining client cannot starve the others.
 
+use super::refusal_log::{AuthAttempt, Explained, ListenerTag, RequestCtx, Tag};
 use super::{Server, live};
 use crate::auth;
 use crate::conn::Phase;
@@ -9,6 +10,7 @@ use crate::owner::OwnerId;
 use crate::protocol::Parsed;
 use crate::protocol::command::Command;
 use crate::protocol::dreadlock::{DreadlockRequest, parse_dreadlock};
+use crate::protocol::explain::{self, CloseReason};
 use crate::protocol::line::{Frame, FrameError, HttpGuard, http_guard, parse_frame};
 use crate::protocol::reply::{DreadReply, Reply, Status};
 use crate::state::{Cx, IdleExemption, Out, Outcome, State};
@@ -119,10 +121,7 @@ impl Server {
                         Io::Stopped => {}
                     }
                 }
-                Err(e) => {
-                    log::debug!("conn {}: read error: {e}", c.serial);
-                    c.phase = Phase::Dead;
-                }
+                Err(e) => c.drop_for(CloseReason::ReadError(e.kind())),
             }
         }
         let Some(c) = self.conns.get_mut(slot) else {
@@ -153,7 +152,7 @@ impl Server {
         if c.phase == Phase::Open && c.read_closed && stop == Stop::NeedInput {
             // End of input: everything complete was executed; a partial request is dropped.
             if !c.inbuf.is_empty() {
-                log::debug!("conn {}: truncated request at end of input", c.serial);
+                log::debug!("{}: truncated request at end of input", Tag::of(c));
             }
             c.phase = Phase::Closing;
         }
@@ -203,29 +202,34 @@ impl Server {
             if !c.first_line_checked {
                 match http_guard(data) {
                     HttpGuard::Http => {
-                        log::warn!(
-                            "conn {} from {}: HTTP request on the protocol port, closing (code 16)",
-                            c.serial,
-                            c.peer
-                        );
-                        c.phase = Phase::Dead;
+                        let on = ListenerTag::of(&self.listeners, c.listener);
+                        self.refusals.http_on_line_port(self.clock.now(), c, on);
+                        c.drop_for(CloseReason::HttpOnLinePort);
                         return Stop::Phase;
                     }
                     HttpGuard::NeedMore if !c.read_closed => return Stop::NeedInput,
-                    _ => c.first_line_checked = true,
+                    _ => {
+                        c.first_line_checked = true;
+                        if explain::looks_like_tls(data) {
+                            let on = ListenerTag::of(&self.listeners, c.listener);
+                            self.refusals.tls_on_plain_port(self.clock.now(), c, on);
+                        }
+                    }
                 }
             }
             let (consumed, request) = match parse_frame(data, &self.net.line) {
                 Parsed::Incomplete => return Stop::NeedInput,
                 Parsed::Invalid(FrameError::LineTooLong) => {
-                    log::debug!("conn {}: line too long (code 12)", c.serial);
+                    let max = self.net.line.max_line;
+                    self.refusals.line_too_long(self.clock.now(), c, false, max);
                     Reply::ERROR.encode(c.outbuf.vec());
-                    c.phase = Phase::Closing;
+                    c.close_for(CloseReason::LineTooLong);
                     return Stop::Phase;
                 }
                 Parsed::Invalid(FrameError::DreadlockTooLong) => {
-                    log::debug!("conn {}: over-long Dreadlock line (code 17)", c.serial);
-                    c.phase = Phase::Closing;
+                    let max = self.net.line.max_line;
+                    self.refusals.line_too_long(self.clock.now(), c, true, max);
+                    c.close_for(CloseReason::BadDreadlock);
                     return Stop::Phase;
                 }
                 Parsed::Complete { value, consumed } => {
@@ -250,7 +254,8 @@ impl Server {
         if self.draining {
             let reply = c.notice(DreadReply::Draining, Status::ErrorDraining);
             reply.encode(c.outbuf.vec());
-            c.phase = Phase::Closing;
+            c.close_for(CloseReason::Draining);
+            self.refusals.draining(c);
             return;
         }
         if let Some(token) = &self.net.auth_token {
@@ -264,8 +269,11 @@ impl Server {
                 }
                 // Stop reading, answer after 100 ms (§4.3).
                 self.state.totals.auth_failures += 1;
-                log::debug!("conn {} from {}: authentication failed", c.serial, c.peer);
+                let on = ListenerTag::of(&self.listeners, c.listener);
+                let attempt = AuthAttempt::of(&req);
+                self.refusals.auth_failed(self.clock.now(), c, on, attempt);
                 c.phase = Phase::AuthFailing;
+                c.close_reason = CloseReason::AuthFailed;
                 let at = deadline_after(self.clock.now(), auth::FAILURE_DELAY_MS);
                 self.wheel.insert(at, Timer::AuthFail { conn: id });
                 return;
@@ -273,29 +281,39 @@ impl Server {
         }
         let cmd = match req.cmd {
             Ok(cmd) => cmd,
-            Err(RequestError::Proto(e)) => {
-                log::debug!("conn {}: bad request: {e}", c.serial);
+            Err(RequestError::Proto(why)) => {
+                self.refusals.parse_error(c, why.as_ref());
                 Reply::ERROR.encode(c.outbuf.vec());
                 return;
             }
-            Err(RequestError::BadDreadlock) => {
-                log::debug!("conn {}: malformed Dreadlock line (code 17)", c.serial);
-                c.phase = Phase::Closing;
+            Err(RequestError::BadDreadlock(why)) => {
+                self.refusals
+                    .bad_dreadlock(self.clock.now(), c, why.as_ref());
+                c.close_for(CloseReason::BadDreadlock);
                 return;
             }
         };
         if matches!(cmd, Command::Auth(_)) && self.net.auth_token.is_none() {
             // Without a configured token `auth` is an unknown command.
+            self.refusals.auth_without_token(c);
             Reply::ERROR.encode(c.outbuf.vec());
             return;
         }
         let eof = c.read_closed;
+        let ctx = RequestCtx::capture(&cmd);
         let outcome = self.with_state(|s, cx| s.apply(cx, id, cmd));
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
         match outcome {
-            Outcome::Reply(r) => r.encode(c.outbuf.vec()),
+            Outcome::Reply(r) => {
+                if let Some(refusal) = explain::refusal(&r) {
+                    let now = self.clock.now();
+                    let cfg = &self.state.cfg;
+                    self.refusals.refused(now, c, ctx.as_ref(), refusal, cfg);
+                }
+                r.encode(c.outbuf.vec())
+            }
             Outcome::Park if eof => {
                 // End of input: a command that would park is cancelled without a reply (§2.10.1).
                 c.phase = Phase::Closing;
@@ -329,8 +347,7 @@ impl Server {
                 }
             }
             Err(e) => {
-                log::debug!("conn {}: write error: {e}", c.serial);
-                c.phase = Phase::Dead;
+                c.drop_for(CloseReason::WriteError(e.kind()));
                 self.dead.push(id);
             }
         }
@@ -428,8 +445,9 @@ impl Server {
     fn close_slow(&mut self, id: OwnerId) {
         if let Some(c) = live(&mut self.conns, id) {
             if c.phase != Phase::Dead {
-                log::debug!("conn {}: slow consumer, closing", c.serial);
-                c.phase = Phase::Dead;
+                let now = self.clock.now();
+                self.refusals.slow_consumer(now, c, self.net.max_output);
+                c.drop_for(CloseReason::SlowConsumer);
                 self.dead.push(id);
             }
         }
@@ -450,8 +468,11 @@ impl Server {
                 }
                 let due = deadline_after(c.last_tx, self.net.write_timeout_ms);
                 if now >= due {
-                    log::debug!("conn {}: write timeout", c.serial);
-                    c.phase = Phase::Dead;
+                    let held = self.state.holdings(conn);
+                    let limit_s = self.net.write_timeout_ms / 1000;
+                    let why = CloseReason::WriteTimeout;
+                    self.refusals.timeout_close(now, c, why, limit_s, held);
+                    c.drop_for(why);
                     self.dead.push(conn);
                 } else {
                     c.write_timer = Some(self.wheel.insert(due, Timer::Write { conn }));
@@ -513,7 +534,8 @@ impl Server {
             self.arm_idle(id, deadline_after(now, t));
             return;
         }
-        let since = if !c.inbuf.is_empty() {
+        let request_begun = !c.inbuf.is_empty();
+        let since = if request_begun {
             // A request has begun: the request timeout applies to everyone.
             c.req_start
         } else if let IdleExemption::None { leases_ended_at } = held {
@@ -530,10 +552,16 @@ impl Server {
             self.arm_idle(id, due);
             return;
         }
-        log::debug!("conn {}: idle or request timeout (code 10)", c.serial);
+        let why = if request_begun {
+            CloseReason::RequestTimeout
+        } else {
+            CloseReason::IdleTimeout
+        };
+        let held = self.state.holdings(id);
+        self.refusals.timeout_close(now, c, why, t / 1000, held);
         let reply = c.notice(DreadReply::IdleTimeout, Status::Error);
         reply.encode(c.outbuf.vec());
-        c.phase = Phase::Closing;
+        c.close_for(why);
         self.flush(id);
         self.mark_ready(id);
     }
@@ -552,16 +580,19 @@ pub(super) enum Stop {
     Phase,
 }
 
-/// Why a framed request could not become a command.
-enum RequestError {
-    Proto(crate::protocol::command::ProtoError),
-    BadDreadlock,
+/// Why a framed request could not become a command (with its log line's
+/// words, when that line will be logged).
+pub(super) enum RequestError {
+    /// A parse error (protocol.md §11 codes 3–9, 13–15).
+    Proto(Option<Explained>),
+    /// A malformed Dreadlock line (code 17).
+    BadDreadlock(Option<Explained>),
 }
 
 /// A framed request turned into a command (or the reason it could not be).
-struct Request {
-    dread: bool,
-    cmd: Result<Command, RequestError>,
+pub(super) struct Request {
+    pub(super) dread: bool,
+    pub(super) cmd: Result<Command, RequestError>,
 }
 
 impl Request {
@@ -569,7 +600,9 @@ impl Request {
         match frame {
             Frame::Request { cmd, key, arg } => Request {
                 dread: false,
-                cmd: Command::from_raw(cmd, key, arg, &net.cmd).map_err(RequestError::Proto),
+                cmd: Command::from_raw(cmd, key, arg, &net.cmd).map_err(|e| {
+                    RequestError::Proto(Explained::parse(e, cmd, key, arg, net.cmd.max_value_bytes))
+                }),
             },
             Frame::Dreadlock(line) => Request {
                 dread: true,
@@ -581,7 +614,7 @@ impl Request {
                     Ok(DreadlockRequest::Unlock { key }) => {
                         Ok(Command::DreadUnlock { key: key.into() })
                     }
-                    Err(_) => Err(RequestError::BadDreadlock),
+                    Err(_) => Err(RequestError::BadDreadlock(Explained::dreadlock(line))),
                 },
             },
         }

@@ -419,7 +419,11 @@ impl Server {
             return;
         };
         let (key, serial) = (s.key, s.serial);
-        self.state.on_connect(owner, serial);
+        let from = live(&mut self.conns, id).map(|c| c.peer_addr());
+        match from {
+            Some(addr) => self.state.on_connect_from(owner, serial, addr),
+            None => self.state.on_connect(owner, serial),
+        }
         self.state.view.http_sessions = self.sessions.count();
         self.arm_session_sweep();
         log::debug!("http session {serial} created by {peer}");

@@ -4,9 +4,11 @@
 //! reap closed connections → check shutdown.
 
 mod accept;
+mod banner;
 mod dispatch;
 mod http;
 mod memory;
+mod refusal_log;
 mod shutdown;
 pub mod tokens;
 
@@ -111,6 +113,8 @@ pub struct Server {
     signals: Signals,
     draining: bool,
     stop_now: bool,
+    /// Refusal and close lines, rate-limited per kind (refusal_log.rs).
+    refusals: refusal_log::Refusals,
 }
 
 impl Server {
@@ -173,6 +177,12 @@ impl Server {
             gc_interval_ms: cfg.gc_interval_s.saturating_mul(1000),
             gc_max_idle_ms: cfg.gc_max_idle_s.saturating_mul(1000),
         };
+        let bound: Vec<_> = listeners
+            .iter()
+            .flatten()
+            .map(|l| (l.addr, l.kind))
+            .collect();
+        log::info!("{}", banner::startup_line(cfg, &bound));
         Ok(Server {
             poll,
             events: Events::with_capacity(1024),
@@ -199,6 +209,7 @@ impl Server {
             signals,
             draining: false,
             stop_now: false,
+            refusals: refusal_log::Refusals::default(),
         })
     }
 
@@ -248,6 +259,7 @@ impl Server {
                 self.on_signals();
             }
             self.fire_timers();
+            self.refusals.flush(self.clock.now());
             self.accept_pending();
             self.serve_ready();
             self.reap();
@@ -382,6 +394,6 @@ impl Server {
         self.with_state(|s, cx| s.on_disconnect(cx, id));
         self.state.view.connections = self.conns.len();
         self.shrink_tables();
-        log::debug!("conn {} from {} closed", conn.serial, conn.peer);
+        self.refusals.closed(&conn);
     }
 }

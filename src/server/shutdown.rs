@@ -6,6 +6,7 @@
 
 use super::Server;
 use crate::conn::Phase;
+use crate::protocol::explain::CloseReason;
 use crate::protocol::reply::{DreadReply, Status};
 use crate::timer::{Timer, deadline_after};
 use mio::net::UnixStream;
@@ -115,7 +116,7 @@ impl Server {
             if let Some(c) = self.conns.get_mut(id.slot as usize) {
                 let reply = c.notice(DreadReply::Draining, Status::ErrorDraining);
                 reply.encode(c.outbuf.vec());
-                c.phase = Phase::Closing;
+                c.close_for(CloseReason::Draining);
             }
             self.flush(id);
             self.mark_ready(id);

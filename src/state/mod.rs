@@ -25,6 +25,7 @@ pub mod subjects;
 pub mod waiters;
 
 use crate::owner::OwnerId;
+use crate::peer::PeerAddr;
 use crate::protocol::command::Command;
 use crate::protocol::reply::{Reply, Status};
 use crate::stats::Totals;
@@ -92,6 +93,15 @@ pub enum IdleExemption {
     Lease,
     /// Both run; the idle clock starts no earlier than when the last lease ended.
     None { leases_ended_at: u64 },
+}
+
+/// What a connection holds and waits for (see [`State::holdings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Holdings {
+    /// Slots held: locks, permits, read/write locks, leaderships, Dreadlock holds.
+    pub holds: usize,
+    /// Parked on a blocking command, or queued through a two-phase enqueue.
+    pub waiting: bool,
 }
 
 /// What the state did with a command.
@@ -181,6 +191,15 @@ impl State {
         self.conns.insert(conn, serial);
     }
 
+    /// [`State::on_connect`] for an owner whose peer address is known: `stats`
+    /// shows it beside the connection id (`owner_peer`, `leader_peer`).
+    pub fn on_connect_from(&mut self, conn: OwnerId, serial: u64, peer: PeerAddr) {
+        self.conns.insert(conn, serial);
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.peer = Some(peer);
+        }
+    }
+
     /// Disconnect cleanup (protocol.md §4.4), in the spec's order.
     pub fn on_disconnect(&mut self, cx: &mut Cx, conn: OwnerId) {
         self.cancel_parked(cx, conn);
@@ -217,6 +236,21 @@ impl State {
                 leases_ended_at: c.leases_ended_at,
             },
             None => IdleExemption::None { leases_ended_at: 0 },
+        }
+    }
+
+    /// What the connection holds and whether it waits, for the log line of a
+    /// connection closed by a timeout (§2.8, §2.7).
+    pub fn holdings(&self, conn: OwnerId) -> Holdings {
+        match self.conns.get(conn) {
+            Some(c) => Holdings {
+                holds: c.holds.len(),
+                waiting: c.parked.is_some()
+                    || c.enqueues
+                        .iter()
+                        .any(|e| matches!(e.state, owner::EnqState::Queued { .. })),
+            },
+            None => Holdings::default(),
         }
     }
 

@@ -5,6 +5,7 @@ use super::Via;
 use super::fence::Token;
 use super::resource::Space;
 use crate::owner::OwnerId;
+use crate::peer::PeerAddr;
 use crate::timer::wheel::TimerKey;
 
 /// What a parked connection is waiting for.
@@ -50,6 +51,9 @@ pub struct ConnState {
     pub id: OwnerId,
     /// The connection id users see in `stats` (unique for the process life).
     pub serial: u64,
+    /// The peer's `ip:port` shown beside the id in `stats` (`None` if the
+    /// server did not say, e.g. in unit tests).
+    pub peer: Option<PeerAddr>,
     pub parked: Option<Parked>,
     pub holds: Vec<Hold>,
     pub enqueues: Vec<Enqueue>,
@@ -118,6 +122,7 @@ impl ConnTable {
         slots[i] = Some(ConnState {
             id,
             serial,
+            peer: None,
             parked: None,
             holds: Vec::new(),
             enqueues: Vec::new(),

@@ -1,7 +1,15 @@
 //! The `stats` document (protocol.md §10), rendered with serde_json.
+//!
+//! Beyond §10's members, each lock entry names its holder's peer
+//! (`owner_peer`, `ip:port`, beside `owner_conn_id`) and every fence is also
+//! given as the 16 hex characters that begin its tokens (`fence_hex`); each
+//! election names its leader's peer (`leader_peer`). A peer is `null` when
+//! there is no holder or its connection has closed. Clients ignore members
+//! they do not know (§10), so these are additions only.
 
 use super::resource::{Kind, Space};
 use super::{State, Via};
+use crate::owner::OwnerId;
 use crate::protocol::reply::Reply;
 use serde_json::{Map, Value, json};
 
@@ -12,6 +20,12 @@ fn remaining(deadline: u64, now: u64) -> Value {
     secs(deadline.saturating_sub(now.saturating_add(1)))
 }
 
+/// A fence as the 16 lowercase hex characters that begin its tokens (§6.1),
+/// so a token in a client's log can be matched to its holder.
+fn fence_hex(fence: u64) -> String {
+    format!("{fence:016x}")
+}
+
 /// Seconds with millisecond precision, as JSON numbers.
 fn secs(ms: u64) -> Value {
     json!(ms as f64 / 1000.0)
@@ -20,6 +34,29 @@ fn secs(ms: u64) -> Value {
 impl State {
     pub(super) fn stats_reply(&self, now: u64) -> Reply {
         Reply::Text(self.stats_json(now).to_string().into())
+    }
+
+    /// The `ip:port` of an owner's peer, or `null` when it is not known (the
+    /// owner's connection has closed, e.g. a holder kept with
+    /// `--no-auto-release-on-disconnect`).
+    fn peer_json(&self, owner: OwnerId) -> Value {
+        match self.conns.get(owner).and_then(|c| c.peer) {
+            Some(p) => Value::String(p.to_string()),
+            None => Value::Null,
+        }
+    }
+
+    /// The leader's peer of an election key (see [`State::peer_json`]).
+    fn leader_peer_json(&self, key: &str) -> Value {
+        let leader = self
+            .table
+            .find(Space::Lock, key)
+            .and_then(|r| self.table.get(r))
+            .and_then(|r| r.holders.iter().find(|h| h.via == Via::Elect));
+        match leader {
+            Some(h) => self.peer_json(h.owner),
+            None => Value::Null,
+        }
     }
 
     fn elections_json(&self) -> Value {
@@ -37,6 +74,7 @@ impl State {
                     })
                     .count();
                 json!({"key": key, "leader_conn_id": leader.unwrap_or(0),
+                       "leader_peer": self.leader_peer_json(key),
                        "observers": observers, "candidates": waiting})
             })
             .collect()
@@ -54,23 +92,36 @@ impl State {
             }
             let waiters = r.queue.len();
             if r.kind == Kind::ReadWrite {
+                let fence = r.holders.iter().map(|h| h.token.fence).max().unwrap_or(0);
                 rw_locks.push(json!({
                     "key": key,
                     "readers": r.holders.iter().filter(|h| h.via == Via::Read).count(),
                     "writer": r.holders.iter().any(|h| h.via == Via::Write),
-                    "fence": r.holders.iter().map(|h| h.token.fence).max().unwrap_or(0),
+                    "fence": fence,
+                    "fence_hex": fence_hex(fence),
                     "waiters": waiters,
                 }));
                 continue;
             }
-            let (owner, lease, fence) = match r.holders.first() {
-                Some(h) if h.via == Via::Dread => (h.owner_serial, Value::Null, h.token.fence),
-                Some(h) => (h.owner_serial, remaining(h.deadline, now), h.token.fence),
-                None => (0, json!(0), 0),
+            let (owner, peer, lease, fence) = match r.holders.first() {
+                Some(h) if h.via == Via::Dread => (
+                    h.owner_serial,
+                    self.peer_json(h.owner),
+                    Value::Null,
+                    h.token.fence,
+                ),
+                Some(h) => (
+                    h.owner_serial,
+                    self.peer_json(h.owner),
+                    remaining(h.deadline, now),
+                    h.token.fence,
+                ),
+                None => (0, Value::Null, json!(0), 0),
             };
             locks.push(json!({
-                "key": key, "owner_conn_id": owner, "lease_expires_in_s": lease,
-                "waiters": waiters, "fence": fence,
+                "key": key, "owner_conn_id": owner, "owner_peer": peer,
+                "lease_expires_in_s": lease, "waiters": waiters,
+                "fence": fence, "fence_hex": fence_hex(fence),
             }));
         }
         let mut semaphores = Vec::new();
@@ -174,5 +225,107 @@ impl State {
             }),
         );
         Value::Object(doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fence::Fences;
+    use super::super::{Cx, Outcome, State, StateConfig};
+    use crate::owner::OwnerId;
+    use crate::peer::PeerAddr;
+    use crate::protocol::command::Command;
+    use crate::protocol::reply::Reply;
+    use crate::timer::wheel::Wheel;
+    use serde_json::json;
+
+    fn state() -> State {
+        let cfg = StateConfig {
+            default_lease_s: 33,
+            auto_release: false,
+            fence_field: false,
+            max_locks: 1024,
+            max_waiters: 0,
+            max_keys: 0,
+            max_list_length: 0,
+            max_subscriptions: 0,
+            gc_interval_ms: 5000,
+            gc_max_idle_ms: 60_000,
+        };
+        State::new(cfg, Fences::open(None, 0).expect("fences without a file"))
+    }
+
+    fn apply(s: &mut State, wheel: &mut Wheel<crate::timer::Timer>, conn: OwnerId, cmd: Command) {
+        let can_take = |_: OwnerId, _: usize| true;
+        let mut out = Vec::new();
+        let mut cx = Cx {
+            now: 0,
+            timers: wheel,
+            out: &mut out,
+            can_take: &can_take,
+        };
+        let o = s.apply(&mut cx, conn, cmd);
+        assert!(matches!(o, Outcome::Reply(Reply::Grant { .. })), "{o:?}");
+    }
+
+    #[test]
+    fn holders_are_named_by_peer_and_hex_fence() {
+        let mut s = state();
+        let mut wheel = Wheel::new(0);
+        let a = OwnerId::conn(0, 0);
+        let peer: PeerAddr = "10.1.2.3:40231"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into();
+        s.on_connect_from(a, 7, peer);
+        let lock = |key: &str| Command::Lock {
+            key: key.into(),
+            timeout: 0,
+            lease: None,
+        };
+        apply(&mut s, &mut wheel, a, lock("job"));
+        apply(
+            &mut s,
+            &mut wheel,
+            a,
+            Command::Elect {
+                key: "leader".into(),
+                timeout: 0,
+                lease: None,
+            },
+        );
+        let doc = s.stats_json(0);
+        let find = |doc: &serde_json::Value, section: &str, key: &str| {
+            doc[section]
+                .as_array()
+                .and_then(|a| a.iter().find(|e| e["key"] == key).cloned())
+                .unwrap_or_else(|| panic!("no {key} in {section}: {doc}"))
+        };
+        let job = find(&doc, "locks", "job");
+        assert_eq!(job["key"], "job");
+        assert_eq!(job["owner_conn_id"], 7);
+        assert_eq!(job["owner_peer"], "10.1.2.3:40231");
+        let fence = job["fence"].as_u64().unwrap();
+        assert_eq!(job["fence_hex"], format!("{fence:016x}"));
+        assert_eq!(job["fence_hex"].as_str().unwrap().len(), 16);
+        let elected = find(&doc, "locks", "leader");
+        assert_eq!(elected["owner_peer"], "10.1.2.3:40231");
+        let election = find(&doc, "elections", "leader");
+        assert_eq!(election["leader_conn_id"], 7);
+        assert_eq!(election["leader_peer"], "10.1.2.3:40231");
+        // A holder whose connection has gone (auto-release off) has no known peer.
+        s.on_disconnect(
+            &mut Cx {
+                now: 0,
+                timers: &mut wheel,
+                out: &mut Vec::new(),
+                can_take: &|_: OwnerId, _: usize| true,
+            },
+            a,
+        );
+        let doc = s.stats_json(0);
+        let job = find(&doc, "locks", "job");
+        assert_eq!(job["owner_conn_id"], 7);
+        assert_eq!(job["owner_peer"], json!(null));
     }
 }
