@@ -25,6 +25,8 @@ fn state() -> State {
         max_keys: 0,
         max_list_length: 0,
         max_subscriptions: 0,
+        // The default's ceiling: every data write pays the budget's check.
+        max_memory: 1 << 30,
         gc_interval_ms: 5000,
         gc_max_idle_ms: 60_000,
     };
