@@ -4,7 +4,7 @@
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use dflockd::owner::OwnerId;
-use dflockd::protocol::command::{Command, CommandLimits};
+use dflockd::protocol::command::{Command, CommandLimits, End};
 use dflockd::protocol::line::{Frame, parse_frame};
 use dflockd::protocol::reply::{GrantWord, Reply};
 use dflockd::protocol::{LineLimits, Parsed};
@@ -25,6 +25,8 @@ fn state() -> State {
         max_keys: 0,
         max_list_length: 0,
         max_subscriptions: 0,
+        // The default's ceiling: every data write pays the budget's check.
+        max_memory: 1 << 30,
         gc_interval_ms: 5000,
         gc_max_idle_ms: 60_000,
     };
@@ -200,6 +202,67 @@ fn kv_ttl_churn(c: &mut Criterion) {
     });
 }
 
+/// Overwrite 1,000 keys with 64-byte values: the data write path without TTLs.
+fn kset_overwrite(c: &mut Criterion) {
+    let mut rig = Rig::new(1);
+    let keys: Vec<Box<str>> = (0..1_000).map(|i| format!("k{i}").into()).collect();
+    let value: Box<str> = "v".repeat(64).into();
+    let mut i = 0usize;
+    c.bench_function("state/kset overwrite (1000 keys, 64 B)", |b| {
+        b.iter(|| {
+            let r = rig.apply(
+                conn(0),
+                Command::KSet {
+                    key: keys[i % keys.len()].clone(),
+                    value: value.clone(),
+                    ttl: 0,
+                },
+            );
+            black_box(r);
+            i += 1;
+        })
+    });
+}
+
+/// A work queue in steady state: push one 64-byte item, pop one.
+fn rpush_lpop(c: &mut Criterion) {
+    let mut rig = Rig::new(1);
+    let key: Box<str> = "jobs".into();
+    let value: Box<str> = "j".repeat(64).into();
+    // Keep a backlog so the list (and its key) is never deleted.
+    for _ in 0..100 {
+        rig.apply(
+            conn(0),
+            Command::Push {
+                end: End::Right,
+                key: key.clone(),
+                value: value.clone(),
+            },
+        );
+    }
+    c.bench_function("state/rpush+lpop pair (64 B)", |b| {
+        b.iter(|| {
+            let r = rig.apply(
+                conn(0),
+                Command::Push {
+                    end: End::Right,
+                    key: key.clone(),
+                    value: value.clone(),
+                },
+            );
+            black_box(r);
+            let r = rig.apply(
+                conn(0),
+                Command::Pop {
+                    end: End::Left,
+                    key: key.clone(),
+                },
+            );
+            black_box(r);
+        })
+    });
+}
+
 /// The per-request path of the server minus the socket: frame a pipelined
 /// buffer, build typed commands, apply them, encode the replies.
 fn dispatch(c: &mut Criterion) {
@@ -273,6 +336,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = grant_release, contended_handoff, kv_ttl_churn, dispatch, encode
+    targets = grant_release, contended_handoff, kv_ttl_churn, kset_overwrite, rpush_lpop, dispatch, encode
 }
 criterion_main!(benches);

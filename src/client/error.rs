@@ -36,6 +36,9 @@ pub enum Error {
     MaxWaiters,
     /// `error_max_subscriptions`: the connection has too many registrations.
     MaxSubscriptions,
+    /// `error_max_memory`: the server is at its memory budget (`--max-memory`);
+    /// retry after data has been consumed or deleted.
+    MaxMemory,
     /// `error_limit_mismatch`: the semaphore is in use with another limit.
     LimitMismatch,
     /// `error_type_mismatch`: the key is in use as the other lock type.
@@ -79,6 +82,7 @@ impl Error {
             "error_max_keys" => Error::MaxKeys,
             "error_max_waiters" => Error::MaxWaiters,
             "error_max_subscriptions" => Error::MaxSubscriptions,
+            "error_max_memory" => Error::MaxMemory,
             "error_limit_mismatch" => Error::LimitMismatch,
             "error_type_mismatch" => Error::TypeMismatch,
             "error_not_enqueued" => Error::NotEnqueued,
@@ -103,6 +107,7 @@ impl Error {
             Error::MaxKeys => "error_max_keys",
             Error::MaxWaiters => "error_max_waiters",
             Error::MaxSubscriptions => "error_max_subscriptions",
+            Error::MaxMemory => "error_max_memory",
             Error::LimitMismatch => "error_limit_mismatch",
             Error::TypeMismatch => "error_type_mismatch",
             Error::NotEnqueued => "error_not_enqueued",
@@ -177,6 +182,7 @@ mod tests {
             "error_max_keys",
             "error_max_waiters",
             "error_max_subscriptions",
+            "error_max_memory",
             "error_limit_mismatch",
             "error_type_mismatch",
             "error_not_enqueued",

@@ -108,6 +108,10 @@ pub(super) struct Cli {
     #[arg(long, value_name = "BYTES")]
     pub max_value_bytes: Option<String>,
 
+    /// Bytes of client data and subscriptions the server holds before writes are refused; 0 = no budget [env: DFLOCKD_MAX_MEMORY] [default: the smaller of 1 GiB and a quarter of the cgroup's memory.max, else of MemTotal]
+    #[arg(long, value_name = "BYTES")]
+    pub max_memory: Option<String>,
+
     /// Pending output per connection or SSE stream (4096..=1073741824, at least --max-value-bytes + 1024) [env: DFLOCKD_MAX_OUTPUT_BYTES] [default: 1048576]
     #[arg(long, value_name = "BYTES")]
     pub max_output_bytes: Option<String>,

@@ -31,6 +31,7 @@
 //! [`Config::tls`] and [`Config::auth_token_file`].
 
 mod cli;
+mod host;
 mod read;
 mod resolve;
 mod rules;
@@ -91,6 +92,9 @@ pub const DEFAULT_MAX_KEYS: u64 = 65536;
 pub const DEFAULT_MAX_LIST_LENGTH: u64 = 0;
 /// `--max-value-bytes`, bytes per value; also the argument-line limit.
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 65536;
+/// `--max-memory` when the host's memory cannot be read; otherwise the default is
+/// the smaller of this and a quarter of the memory available ([`host`]).
+pub const DEFAULT_MAX_MEMORY: u64 = host::MAX_MEMORY_CAP;
 /// `--max-output-bytes`, pending output per connection or SSE stream.
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1_048_576;
 /// `--max-subscriptions` per connection; 0 = no limit.
@@ -164,6 +168,8 @@ pub struct Limits {
     pub max_list_length: u64,
     /// Bytes per value (1 ..= 1 MiB); also the argument-line limit.
     pub max_value_bytes: usize,
+    /// Bytes of client data and subscriptions (protocol.md §7.4a); 0 = no budget.
+    pub max_memory: u64,
     /// Pending output per connection or SSE stream; ≥ `max_value_bytes` + 1024.
     pub max_output_bytes: usize,
     /// `listen` + `watch` + `observe` registrations per connection; 0 = none.
@@ -257,6 +263,7 @@ impl Default for Limits {
             max_keys: DEFAULT_MAX_KEYS,
             max_list_length: DEFAULT_MAX_LIST_LENGTH,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            max_memory: DEFAULT_MAX_MEMORY,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
             max_connections: DEFAULT_MAX_CONNECTIONS,

@@ -325,6 +325,12 @@ pub(super) fn build(
             max_value_range,
             DEFAULT_MAX_VALUE_BYTES,
         )?,
+        max_memory: r.uint(
+            &f::MAX_MEMORY,
+            cli.max_memory,
+            (0, u64::MAX),
+            host::default_max_memory(host::available_memory(Path::new("/"))),
+        )?,
         max_output_bytes: r.bytes(
             &f::MAX_OUTPUT_BYTES,
             cli.max_output_bytes,

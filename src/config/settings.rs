@@ -67,6 +67,7 @@ pub(super) mod flags {
         Setting::new("--max-list-length", "DFLOCKD_MAX_LIST_LENGTH");
     pub const MAX_VALUE_BYTES: Setting =
         Setting::new("--max-value-bytes", "DFLOCKD_MAX_VALUE_BYTES");
+    pub const MAX_MEMORY: Setting = Setting::new("--max-memory", "DFLOCKD_MAX_MEMORY");
     pub const MAX_OUTPUT_BYTES: Setting =
         Setting::new("--max-output-bytes", "DFLOCKD_MAX_OUTPUT_BYTES");
     pub const MAX_SUBSCRIPTIONS: Setting =
@@ -113,7 +114,7 @@ pub(super) mod flags {
     pub const DEBUG: Setting = Setting::new("--debug", "DFLOCKD_DEBUG");
 
     /// All settings in §3 table order: the order of the `--check-config` report.
-    pub const ALL: [&Setting; 38] = [
+    pub const ALL: [&Setting; 39] = [
         &HOST,
         &PORT,
         &DREADLOCK_PORT,
@@ -129,6 +130,7 @@ pub(super) mod flags {
         &MAX_KEYS,
         &MAX_LIST_LENGTH,
         &MAX_VALUE_BYTES,
+        &MAX_MEMORY,
         &MAX_OUTPUT_BYTES,
         &MAX_SUBSCRIPTIONS,
         &MAX_CONNECTIONS,

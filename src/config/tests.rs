@@ -398,7 +398,9 @@ fn help_names_every_variable_and_default() {
         let shown = default_line
             .trim_start_matches(&prefix)
             .trim_end_matches(" (default)");
-        if shown != "(unset)" && setting.flag != "--http-host" {
+        // `--http-host` follows `--host`; `--max-memory` follows the host's memory.
+        let derived = ["--http-host", "--max-memory"].contains(&setting.flag);
+        if shown != "(unset)" && !derived {
             assert!(help.contains(&format!("[default: {shown}]")), "{help}");
         }
     }
@@ -782,6 +784,30 @@ fn cross_field_rules_follow_single_values() {
     assert_eq!(
         invalid(&["--tls-cert", "/nonexistent/cert.pem"], &[]),
         "dflockd: --tls-cert is set but --tls-key is not: give both or neither"
+    );
+}
+
+#[test]
+fn max_memory_default_is_derived_and_any_u64_is_valid() {
+    let derived = host::default_max_memory(host::available_memory(Path::new("/")));
+    assert!(derived > 0 && derived <= DEFAULT_MAX_MEMORY, "{derived}");
+    assert_eq!(config(&[], &[]).limits.max_memory, derived);
+    assert_eq!(
+        line(&[], &[], "--max-memory"),
+        format!("--max-memory={derived} (default)")
+    );
+    assert_eq!(config(&["--max-memory", "0"], &[]).limits.max_memory, 0);
+    let max = config(&["--max-memory", "18446744073709551615"], &[]);
+    assert_eq!(max.limits.max_memory, u64::MAX);
+    let env = [("DFLOCKD_MAX_MEMORY", "67108864")];
+    assert_eq!(config(&[], &env).limits.max_memory, 64 << 20);
+    assert_eq!(
+        line(&[], &env, "--max-memory"),
+        "--max-memory=67108864 (env DFLOCKD_MAX_MEMORY)"
+    );
+    assert_eq!(
+        invalid(&["--max-memory", "18446744073709551616"], &[]),
+        r#"dflockd: invalid value "18446744073709551616" for --max-memory: must be an integer in 0..=18446744073709551615"#
     );
 }
 

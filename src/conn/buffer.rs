@@ -44,6 +44,11 @@ impl InBuf {
         self.len() == 0
     }
 
+    /// Bytes allocated (for the memory budget).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     pub fn consume(&mut self, n: usize) {
         self.start = (self.start + n).min(self.buf.len());
         if self.start == self.buf.len() {
@@ -123,6 +128,11 @@ impl OutBuf {
 
     pub fn is_empty(&self) -> bool {
         self.pending() == 0
+    }
+
+    /// Bytes allocated (for the memory budget).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// The buffer to append encoded replies to.

@@ -234,6 +234,21 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
         "watch registrations and watch streams.",
         sum(doc, "watch_channels", "watchers"),
     );
+    let server_u64 = |name: &str| {
+        doc.pointer(&format!("/server/{name}"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    o.gauge(
+        "dflockd_memory_used_bytes",
+        "Bytes of client data, subscriptions and buffers counted toward --max-memory.",
+        server_u64("memory_used_bytes") as f64,
+    );
+    o.gauge(
+        "dflockd_memory_budget_bytes",
+        "The memory budget (--max-memory); 0 = none.",
+        server_u64("memory_budget_bytes") as f64,
+    );
     o.counter(
         "dflockd_connections_accepted_total",
         "Accepted connections.",
@@ -278,6 +293,11 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
         "dflockd_signals_delivered_total",
         "Signal frames and events queued.",
         total(doc, "signals_delivered"),
+    );
+    o.counter(
+        "dflockd_max_memory_refusals_total",
+        "Requests refused with error_max_memory (HTTP 503 max_memory).",
+        total(doc, "max_memory_refusals"),
     );
     o.counter(
         "dflockd_slow_consumer_disconnects_total",
@@ -351,7 +371,9 @@ mod tests {
             "locks": [{"key": "a", "owner_conn_id": 3, "waiters": 2},
                       {"key": "b", "owner_conn_id": 0, "waiters": 1}],
             "lists": [{"key": "l", "len": 4, "pop_waiters": 0}],
-            "server": {"uptime_s": 1.5, "http_sessions": 1, "totals": {"grants": 7}},
+            "server": {"uptime_s": 1.5, "http_sessions": 1,
+                       "memory_used_bytes": 4096, "memory_budget_bytes": 65536,
+                       "totals": {"grants": 7, "max_memory_refusals": 3}},
         });
         let mut http = HttpStats::default();
         http.record("POST", "/v1/locks/{key}", 200, 3);
@@ -369,6 +391,9 @@ mod tests {
             "dflockd_lock_waiters 3",
             "dflockd_list_items 4",
             "dflockd_grants_total 7",
+            "dflockd_memory_used_bytes 4096",
+            "dflockd_memory_budget_bytes 65536",
+            "dflockd_max_memory_refusals_total 3",
             "dflockd_http_sessions 1",
             "dflockd_ready 1",
             "dflockd_http_requests_total{method=\"POST\",path=\"/v1/locks/{key}\",status=\"200\"} 1",

@@ -355,6 +355,7 @@ fn responses_match_their_schemas() {
         Status::ErrorMaxLocks,
         Status::ErrorMaxKeys,
         Status::ErrorMaxWaiters,
+        Status::ErrorMaxMemory,
         Status::ErrorLimitMismatch,
         Status::ErrorTypeMismatch,
         Status::ErrorNotEnqueued,

@@ -95,6 +95,7 @@ fn status_error(op: Op, s: Status) -> ApiError {
         Status::ErrorMaxLocks => ApiError::new(503, "max_locks"),
         Status::ErrorMaxKeys => ApiError::new(503, "max_keys"),
         Status::ErrorMaxWaiters => ApiError::new(503, "max_waiters"),
+        Status::ErrorMaxMemory => ApiError::new(503, "max_memory"),
         Status::ErrorLimitMismatch => ApiError::new(409, "limit_mismatch"),
         Status::ErrorTypeMismatch => ApiError::new(409, "type_mismatch"),
         Status::ErrorNotEnqueued => ApiError::new(409, "not_enqueued"),

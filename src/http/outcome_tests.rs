@@ -172,6 +172,7 @@ fn error_words() {
         (Status::ErrorMaxLocks, 503, "max_locks"),
         (Status::ErrorMaxKeys, 503, "max_keys"),
         (Status::ErrorMaxWaiters, 503, "max_waiters"),
+        (Status::ErrorMaxMemory, 503, "max_memory"),
         (Status::ErrorLimitMismatch, 409, "limit_mismatch"),
         (Status::ErrorTypeMismatch, 409, "type_mismatch"),
         (Status::ErrorNotEnqueued, 409, "not_enqueued"),

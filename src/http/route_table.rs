@@ -56,6 +56,12 @@ const WATCH: &[QuerySpec] = &[QuerySpec {
 
 // ---- row errors (§6; the general ones are added by the OpenAPI builder) ----
 const STREAM_ERR: &[(u16, &str)] = &[(503, "max_sessions"), (503, "max_sessions_per_ip")];
+/// A subscription stream also registers a subscription (protocol.md §7.4a).
+const SUBSCRIBE_ERR: &[(u16, &str)] = &[
+    (503, "max_sessions"),
+    (503, "max_sessions_per_ip"),
+    (503, "max_memory"),
+];
 const SESSION_ERR: &[(u16, &str)] = &[(400, "bad_request"), (410, "session_gone")];
 const PATCH_ERR: &[(u16, &str)] = &[(400, "bad_request"), (410, "session_gone")];
 const EVENTS_ERR: &[(u16, &str)] = &[(410, "session_gone"), (503, "max_sessions")];
@@ -298,7 +304,7 @@ pub static ROUTES: [Route; 51] = [
     )
     .about("Leader events of a key (SSE)")
     .ok(Shape::Events(LEADER_EVENTS))
-    .errors(STREAM_ERR),
+    .errors(SUBSCRIBE_ERR),
     // ---- §6.7 barriers ----
     post("/v1/barriers/{key}/wait", "waitBarrier", Op::WaitBarrier)
         .about("Wait at a barrier (bwait)")
@@ -383,11 +389,11 @@ pub static ROUTES: [Route; 51] = [
         .about("Subscribe to signals (SSE)")
         .query(SIGNALS)
         .ok(Shape::Events(SIG_EVENTS))
-        .errors(STREAM_ERR),
+        .errors(SUBSCRIBE_ERR),
     // ---- §6.12 watches ----
     get("/v1/watch", "streamWatch", Op::WatchEvents)
         .about("Watch keys (SSE)")
         .query(WATCH)
         .ok(Shape::Events(WATCH_EVENTS))
-        .errors(STREAM_ERR),
+        .errors(SUBSCRIBE_ERR),
 ];

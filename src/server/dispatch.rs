@@ -146,6 +146,7 @@ impl Server {
             self.process_input(id)
         };
         self.flush(id);
+        self.account_buffers(id);
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
@@ -351,6 +352,7 @@ impl Server {
                 self.dead.push(id);
             }
         }
+        self.account_buffers(id);
     }
 
     /// Apply the outbox: replies that complete parked commands (and, later, pushes).

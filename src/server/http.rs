@@ -495,7 +495,7 @@ impl Server {
             // is released and a popped value put back (§2.3).
             if let Some(cmd) = rcx.undo.as_ref().and_then(|u| u.command(reply)) {
                 log::debug!("long-poll client gone: undoing {}", cmd.name());
-                self.with_state(|s, cx| s.apply(cx, owner, cmd));
+                self.with_state(|s, cx| s.apply_undo(cx, owner, cmd));
             }
             self.wake_session(owner);
             return;

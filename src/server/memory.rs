@@ -1,4 +1,11 @@
-//! Returning freed heap memory to the kernel after a burst.
+//! Connection memory: the budget's view of connection and SSE buffers, and
+//! returning freed heap memory to the kernel after a burst.
+//!
+//! Buffers (protocol.md §7.4a): each connection's input and output buffers
+//! are charged to the state's budget by capacity. [`Server::account_buffers`]
+//! runs after every read-and-serve and every flush — the points where a
+//! buffer grows or is given back — and settles the change since its last
+//! call, kept per slot; closing a connection credits what it was charged.
 //!
 //! glibc's malloc keeps freed chunks in the middle of its heap resident: only
 //! the top of the heap is trimmed automatically. After a storm of connections
@@ -7,6 +14,35 @@
 //! would stay in RSS until reused.
 //! `malloc_trim` hands whole free pages back with `MADV_DONTNEED`. It walks
 //! the free lists, so it is called only after a shrink, never per request.
+
+use super::Server;
+use crate::owner::OwnerId;
+use crate::state::memory::heap;
+
+impl Server {
+    /// Charge or credit the change of `id`'s buffer allocations since the
+    /// last call: O(1), two capacity reads and a subtraction.
+    pub(super) fn account_buffers(&mut self, id: OwnerId) {
+        let slot = id.slot as usize;
+        let Some(c) = super::live(&mut self.conns, id) else {
+            return;
+        };
+        let now = heap(c.inbuf.capacity()) + heap(c.outbuf.capacity());
+        if self.buffer_bytes.len() <= slot {
+            self.buffer_bytes.resize(slot + 1, 0);
+        }
+        let before = std::mem::replace(&mut self.buffer_bytes[slot], now);
+        self.state.mem.settle(before, now);
+    }
+
+    /// Credit what the closing connection in `slot` was charged for buffers.
+    pub(super) fn forget_buffers(&mut self, slot: usize) {
+        if let Some(b) = self.buffer_bytes.get_mut(slot) {
+            let before = std::mem::take(b);
+            self.state.mem.credit(before);
+        }
+    }
+}
 
 /// Give free heap pages back to the kernel (glibc only; a no-op elsewhere).
 pub fn release_free_heap() {

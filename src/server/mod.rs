@@ -91,6 +91,8 @@ pub struct Server {
     conns: Slab<Conn>,
     /// Generation per slab slot, bumped on every close.
     gens: Vec<u32>,
+    /// Buffer bytes charged to the memory budget per slab slot (`memory.rs`).
+    buffer_bytes: Vec<usize>,
     per_ip: HashMap<IpAddr, u32>,
     /// HTTP connections per client IP (`--http-max-connections-per-ip`).
     http_per_ip: HashMap<IpAddr, u32>,
@@ -174,6 +176,7 @@ impl Server {
             max_keys: cfg.limits.max_keys,
             max_list_length: cfg.limits.max_list_length,
             max_subscriptions: cfg.limits.max_subscriptions,
+            max_memory: cfg.limits.max_memory,
             gc_interval_ms: cfg.gc_interval_s.saturating_mul(1000),
             gc_max_idle_ms: cfg.gc_max_idle_s.saturating_mul(1000),
         };
@@ -189,6 +192,7 @@ impl Server {
             listeners,
             conns: Slab::new(),
             gens: Vec::new(),
+            buffer_bytes: Vec::new(),
             per_ip: HashMap::new(),
             http_per_ip: HashMap::new(),
             http_rate: RateLimiter::new(cfg.http.rate_limit_per_ip, cfg.http.rate_limit_burst),
@@ -357,6 +361,8 @@ impl Server {
             self.conns.shrink_to_fit();
             self.ready.shrink_to_fit();
             self.per_ip.shrink_to_fit();
+            self.buffer_bytes.truncate(self.conns.capacity());
+            self.buffer_bytes.shrink_to_fit();
             // Closing connections cancelled their idle and write timers.
             self.reclaim(true);
         }
@@ -377,6 +383,7 @@ impl Server {
             return;
         }
         let mut conn = self.conns.remove(id.slot as usize);
+        self.forget_buffers(id.slot as usize);
         if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
             log::debug!("conn {}: deregister failed: {e}", conn.serial);
         }

@@ -1,6 +1,7 @@
 //! Barriers `bwait` (protocol.md §8.14): `<count>` connections meet; any
 //! departure cancels the barrier for everyone.
 
+use super::memory;
 use super::owner::Parked;
 use super::{Cx, Out, Outcome, State};
 use crate::owner::OwnerId;
@@ -18,6 +19,11 @@ pub struct Barrier {
 }
 
 pub type Barriers = HashMap<Box<str>, Barrier>;
+
+/// What barrier `key` with its participants costs the budget.
+fn barrier_bytes(key: &str, b: &Barrier) -> usize {
+    memory::barrier(key.len()) + b.waiting.len() * memory::BARRIER_PARTICIPANT
+}
 
 impl State {
     pub(super) fn bwait(
@@ -41,6 +47,7 @@ impl State {
         if arrived + 1 >= count {
             // This arrival completes it: everybody gets `ok` at the same moment.
             if let Some(b) = self.barriers.remove(key) {
+                self.mem.credit(barrier_bytes(key, &b));
                 for (c, t) in b.waiting {
                     cx.timers.cancel(t);
                     if let Some(cs) = self.conns.get_mut(c) {
@@ -61,8 +68,15 @@ impl State {
         if arrived == 0 && self.keys_full() {
             return Outcome::Reply(Status::ErrorMaxKeys.into());
         }
+        if self.mem.refuses(arrived == 0) {
+            return Outcome::Reply(Status::ErrorMaxMemory.into());
+        }
         let at = deadline_after(cx.now, timeout_s.saturating_mul(1000));
         let timer = cx.timers.insert(at, Timer::Park { conn });
+        if arrived == 0 {
+            self.mem.charge(memory::barrier(key.len()));
+        }
+        self.mem.charge(memory::BARRIER_PARTICIPANT);
         let b = self.barriers.entry(key.into()).or_insert(Barrier {
             count,
             waiting: Vec::new(),
@@ -81,6 +95,7 @@ impl State {
         let Some(b) = self.barriers.remove(key) else {
             return;
         };
+        self.mem.credit(barrier_bytes(key, &b));
         for (c, t) in b.waiting {
             cx.timers.cancel(t);
             if c == conn {

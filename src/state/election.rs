@@ -3,6 +3,7 @@
 //! `leader elected|resigned|failover <key>` pushes.
 
 use super::grant::{Ask, EndCause};
+use super::memory::{self, Budget};
 use super::resource::{Kind, Space};
 use super::{Cx, Outcome, State, Via};
 use crate::owner::OwnerId;
@@ -18,6 +19,10 @@ struct Subs {
 
 /// Observers and candidates per key. Per-connection lists live in the
 /// connection state so disconnect cleanup stays O(registrations).
+///
+/// Memory (§7.4a): a key is charged [`memory::election_key`] while it has
+/// subscribers, and each observer or candidate [`memory::observer`] (its slot
+/// here and its entry in the connection's own list, added and removed together).
 #[derive(Debug, Default)]
 pub struct Elections {
     keys: HashMap<Box<str>, Subs>,
@@ -36,58 +41,68 @@ impl Elections {
         Some(v)
     }
 
-    fn entry(&mut self, key: &str) -> &mut Subs {
+    fn entry(&mut self, key: &str, mem: &mut Budget) -> &mut Subs {
         if !self.keys.contains_key(key) {
+            mem.charge(memory::election_key(key.len()));
             self.keys.insert(key.into(), Subs::default());
         }
         self.keys.get_mut(key).expect("inserted above")
     }
 
-    fn prune(&mut self, key: &str) {
+    fn prune(&mut self, key: &str, mem: &mut Budget) {
         if self
             .keys
             .get(key)
             .is_some_and(|s| s.observers.is_empty() && s.candidates.is_empty())
         {
             self.keys.remove(key);
+            mem.credit(memory::election_key(key.len()));
         }
     }
 
-    pub fn add_observer(&mut self, key: &str, conn: OwnerId) -> bool {
-        let s = self.entry(key);
+    pub fn add_observer(&mut self, key: &str, conn: OwnerId, mem: &mut Budget) -> bool {
+        let s = self.entry(key, mem);
         if s.observers.contains(&conn) {
             return false;
         }
         s.observers.push(conn);
+        mem.charge(memory::observer(key.len()));
         true
     }
 
-    pub fn remove_observer(&mut self, key: &str, conn: OwnerId) -> bool {
+    pub fn remove_observer(&mut self, key: &str, conn: OwnerId, mem: &mut Budget) -> bool {
         let removed = self.keys.get_mut(key).is_some_and(|s| {
             let before = s.observers.len();
             s.observers.retain(|c| *c != conn);
             before != s.observers.len()
         });
-        self.prune(key);
+        if removed {
+            mem.credit(memory::observer(key.len()));
+        }
+        self.prune(key, mem);
         removed
     }
 
-    pub fn add_candidate(&mut self, key: &str, conn: OwnerId) -> bool {
-        let s = self.entry(key);
+    pub fn add_candidate(&mut self, key: &str, conn: OwnerId, mem: &mut Budget) -> bool {
+        let s = self.entry(key, mem);
         if s.candidates.contains(&conn) {
             return false;
         }
         s.candidates.push(conn);
+        mem.charge(memory::observer(key.len()));
         true
     }
 
-    pub fn remove_candidate(&mut self, key: &str, conn: OwnerId) -> bool {
+    pub fn remove_candidate(&mut self, key: &str, conn: OwnerId, mem: &mut Budget) -> bool {
         let removed = self.keys.get_mut(key).is_some_and(|s| {
             let before = s.candidates.len();
             s.candidates.retain(|c| *c != conn);
             before != s.candidates.len()
         });
-        self.prune(key);
+        if removed {
+            mem.credit(memory::observer(key.len()));
+        }
+        self.prune(key, mem);
         removed
     }
 
@@ -119,7 +134,7 @@ impl State {
             lease_s: self.lease_or_default(lease),
         };
         // Register first so the new leader receives its own `elected` push.
-        let added = self.elections.add_candidate(key, conn);
+        let added = self.elections.add_candidate(key, conn, &mut self.mem);
         let outcome = self.acquire(cx, conn, key, ask, timeout_s.saturating_mul(1000));
         let accepted = matches!(outcome, Outcome::Park | Outcome::Reply(Reply::Grant { .. }));
         if added {
@@ -128,7 +143,7 @@ impl State {
                     c.candidacies.push(key.into());
                 }
             } else {
-                self.elections.remove_candidate(key, conn);
+                self.elections.remove_candidate(key, conn, &mut self.mem);
             }
         }
         outcome
@@ -140,7 +155,7 @@ impl State {
     }
 
     pub(super) fn end_candidacy(&mut self, conn: OwnerId, key: &str) {
-        if self.elections.remove_candidate(key, conn) {
+        if self.elections.remove_candidate(key, conn, &mut self.mem) {
             if let Some(c) = self.conns.get_mut(conn) {
                 c.candidacies.retain(|k| &**k != key);
             }
@@ -160,7 +175,10 @@ impl State {
             if !self.may_subscribe(conn) {
                 return Status::ErrorMaxSubscriptions.into();
             }
-            self.elections.add_observer(key, conn);
+            if let Err(s) = self.mem.admit() {
+                return s.into();
+            }
+            self.elections.add_observer(key, conn, &mut self.mem);
             if let Some(c) = self.conns.get_mut(conn) {
                 c.observed.push(key.into());
             }
@@ -173,7 +191,7 @@ impl State {
 
     /// `unobserve` also ends a candidacy (§8.8).
     pub(super) fn unobserve(&mut self, conn: OwnerId, key: &str) -> Reply {
-        if self.elections.remove_observer(key, conn) {
+        if self.elections.remove_observer(key, conn, &mut self.mem) {
             if let Some(c) = self.conns.get_mut(conn) {
                 c.observed.retain(|k| &**k != key);
             }
@@ -199,10 +217,10 @@ impl State {
         let observed = std::mem::take(&mut c.observed);
         let candidacies = std::mem::take(&mut c.candidacies);
         for k in observed {
-            self.elections.remove_observer(&k, conn);
+            self.elections.remove_observer(&k, conn, &mut self.mem);
         }
         for k in candidacies {
-            self.elections.remove_candidate(&k, conn);
+            self.elections.remove_candidate(&k, conn, &mut self.mem);
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use super::fence::Token;
 use super::holders::Holder;
+use super::memory;
 use super::owner::{EnqState, Enqueue, Hold, Parked};
 use super::resource::{Kind, Space};
 use super::waiters::Waiter;
@@ -84,7 +85,7 @@ impl State {
         if self.table.len() as u64 >= self.cfg.max_locks {
             return Err(Status::ErrorMaxLocks);
         }
-        Ok(self.table.create(space, key, kind, now))
+        Ok(self.table.create(space, key, kind, now, &mut self.mem))
     }
 
     fn find_or_create(&mut self, ask: &Ask, key: &str, now: u64) -> Result<u32, Status> {
@@ -170,6 +171,7 @@ impl State {
             )
         };
         if let Some(r) = self.table.get_mut(res) {
+            self.mem.charge(memory::holder(!r.holders.is_empty()));
             r.insert_holder(Holder {
                 token,
                 owner: conn,
@@ -262,6 +264,7 @@ impl State {
                 return;
             };
             let w = self.waiters.remove(&mut r.queue, wid);
+            self.mem.credit(memory::WAITER);
             if exclusive {
                 self.announce(cx, res, "failover");
             }
@@ -385,6 +388,7 @@ impl State {
         let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
         w.parked = true;
         let wid = self.waiters.push_back(&mut r.queue, w);
+        self.mem.charge(memory::WAITER);
         self.park(cx, conn, wid, timeout_ms);
         Outcome::Park
     }
@@ -457,6 +461,7 @@ impl State {
                 };
                 let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
                 w.two_phase = true;
+                self.mem.charge(memory::WAITER);
                 EnqState::Queued {
                     waiter: self.waiters.push_back(&mut r.queue, w),
                 }
@@ -536,6 +541,7 @@ impl State {
         let res = self.waiters.get(wid)?.res;
         let r = self.table.get_mut(res)?;
         let w = self.waiters.remove(&mut r.queue, wid);
+        self.mem.credit(memory::WAITER);
         // A departed head may unblock others (read-write §8.7).
         self.grant_from_queue(cx, res);
         Some(w)
@@ -607,10 +613,15 @@ impl State {
             return;
         };
         let h = r.holders.remove(idx);
+        // Holders leave in any order; what counts is how many are beyond the
+        // first, which this keeps exact.
+        self.mem.credit(memory::holder(!r.holders.is_empty()));
         let name = r.name.clone();
         let nobody_queued = r.queue.is_empty();
         if cause == EndCause::Expire {
-            r.remember_expired(h.token);
+            if r.remember_expired(h.token) {
+                self.mem.charge(memory::EXPIRED_RING);
+            }
         } else if let Some(t) = h.timer {
             cx.timers.cancel(t);
         }

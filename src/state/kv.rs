@@ -1,7 +1,12 @@
 //! Key-value store `kset kget kdel kcas` (protocol.md §8.10). TTL expiry is
 //! driven by a wheel timer per entry (within 10 ms, never early); entries
 //! without a TTL are kept until deleted.
+//!
+//! Memory (§7.4a): an entry is charged [`memory::kv_entry`] when created and
+//! its value's change on every write; a TTL record is [`memory::TIMER`].
+//! Removal credits exactly what the entry holds at that moment.
 
+use super::memory;
 use super::{Cx, State};
 use crate::protocol::reply::{Reply, Status};
 use crate::timer::wheel::TimerKey;
@@ -34,7 +39,12 @@ impl Kv {
     }
 
     pub fn get(&self, key: &str) -> Option<&Entry> {
-        self.entries.get(*self.keys.get(key)? as usize)
+        self.entries.get(self.index(key)? as usize)
+    }
+
+    /// The slab index of `key`'s entry.
+    fn index(&self, key: &str) -> Option<u32> {
+        self.keys.get(key).copied()
     }
 
     /// Entries sorted by key (for `stats`).
@@ -46,11 +56,28 @@ impl Kv {
 }
 
 impl State {
-    /// Write `value` with `ttl_s` (0 = none), replacing value and TTL.
-    fn kv_write(&mut self, cx: &mut Cx, key: &str, value: Box<str>, ttl_s: u64) {
-        let idx = match self.kv.keys.get(key) {
-            Some(&i) => i,
+    /// The §7.6 checks of a write of `len` bytes to `key` (entry at `at`):
+    /// `--max-keys` if it creates the entry, then the budget if it creates
+    /// the entry or grows its value (§7.4a).
+    fn kv_admit(&mut self, at: Option<u32>, len: usize) -> Result<(), Status> {
+        let old = at.and_then(|i| self.kv.entries.get(i as usize));
+        let grows = old.is_none_or(|e| len > e.value.len());
+        if old.is_none() && self.keys_full() {
+            return Err(Status::ErrorMaxKeys);
+        }
+        if self.mem.refuses(grows) {
+            return Err(Status::ErrorMaxMemory);
+        }
+        Ok(())
+    }
+
+    /// Write `value` with `ttl_s` (0 = none) to `key`, whose entry is at `at`
+    /// (None: create it), replacing value and TTL.
+    fn kv_write(&mut self, cx: &mut Cx, at: Option<u32>, key: &str, value: Box<str>, ttl_s: u64) {
+        let idx = match at {
+            Some(i) => i,
             None => {
+                self.mem.charge(memory::kv_entry(key.len(), 0));
                 let name: Rc<str> = key.into();
                 let i = self.kv.entries.insert(Entry {
                     name: name.clone(),
@@ -67,11 +94,15 @@ impl State {
         };
         if let Some((t, _)) = e.ttl.take() {
             cx.timers.cancel(t);
+            self.mem.credit(memory::TIMER);
         }
         if ttl_s > 0 {
             let d = deadline_after(cx.now, ttl_s.saturating_mul(1000));
             e.ttl = Some((cx.timers.insert(d, Timer::KvExpire { idx }), d));
+            self.mem.charge(memory::TIMER);
         }
+        self.mem
+            .settle(memory::heap(e.value.len()), memory::heap(value.len()));
         e.value = value;
         e.written = cx.now;
     }
@@ -81,17 +112,21 @@ impl State {
             return false;
         };
         let e = self.kv.entries.remove(idx as usize);
+        self.mem
+            .credit(memory::kv_entry(e.name.len(), e.value.len()));
         if let Some((t, _)) = e.ttl {
             cx.timers.cancel(t);
+            self.mem.credit(memory::TIMER);
         }
         true
     }
 
     pub(super) fn kset(&mut self, cx: &mut Cx, key: &str, value: Box<str>, ttl: u64) -> Reply {
-        if self.kv.get(key).is_none() && self.keys_full() {
-            return Status::ErrorMaxKeys.into();
+        let at = self.kv.index(key);
+        if let Err(s) = self.kv_admit(at, value.len()) {
+            return s.into();
         }
-        self.kv_write(cx, key, value, ttl);
+        self.kv_write(cx, at, key, value, ttl);
         self.watch_event(cx, "kset", key);
         Reply::OK
     }
@@ -117,17 +152,18 @@ impl State {
         new: Box<str>,
         ttl: u64,
     ) -> Reply {
-        let matches = match self.kv.get(key) {
+        let at = self.kv.index(key);
+        let matches = match at.and_then(|i| self.kv.entries.get(i as usize)) {
             None => old.is_empty(),
             Some(e) => !old.is_empty() && *e.value == *old,
         };
         if !matches {
             return Status::CasConflict.into();
         }
-        if self.kv.get(key).is_none() && self.keys_full() {
-            return Status::ErrorMaxKeys.into();
+        if let Err(s) = self.kv_admit(at, new.len()) {
+            return s.into();
         }
-        self.kv_write(cx, key, new, ttl);
+        self.kv_write(cx, at, key, new, ttl);
         self.watch_event(cx, "kcas", key);
         Reply::OK
     }
@@ -137,7 +173,10 @@ impl State {
         let Some(e) = self.kv.entries.get_mut(idx as usize) else {
             return;
         };
-        e.ttl = None;
+        // The timer fired: its record is gone already.
+        if e.ttl.take().is_some() {
+            self.mem.credit(memory::TIMER);
+        }
         let name = e.name.clone();
         self.kv_remove(cx, &name);
         self.totals.kv_expirations += 1;

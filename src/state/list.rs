@@ -1,7 +1,13 @@
 //! Lists `lpush rpush lpop rpop llen lrange blpop brpop` (protocol.md §8.11).
 //! Blocked poppers park their connection and are served FIFO whichever end
 //! they asked for; a push to a list with poppers hands the value straight over.
+//!
+//! Memory (§7.4a): a list key is charged [`memory::list_key`] when created and
+//! credited when pruned; each item [`memory::list_item`] and each blocked
+//! popper [`memory::POPPER`] while they are held. A hand-off holds nothing,
+//! so the budget never refuses it.
 
+use super::memory;
 use super::owner::Parked;
 use super::{Cx, Out, Outcome, State};
 use crate::owner::OwnerId;
@@ -44,11 +50,34 @@ fn pop_event(end: End, blocking: bool) -> &'static str {
     }
 }
 
-fn take(list: &mut List, end: End) -> Option<Box<str>> {
+/// Store `value` at `end` of `list`; returns the new length and what the
+/// item costs the budget.
+fn put(list: &mut List, end: End, value: Box<str>, now: u64) -> (i64, usize) {
+    let bytes = memory::list_item(value.len());
+    list.touched = now;
     match end {
+        End::Left => list.items.push_front(value),
+        End::Right => list.items.push_back(value),
+    }
+    (list.items.len() as i64, bytes)
+}
+
+/// Ring capacity a list keeps however far it drains (items are 16 bytes).
+const KEEP_ITEMS: usize = 64;
+
+/// Pop one item. A ring drained to a quarter of its capacity gives half of it
+/// back (amortised O(1)), so a queue that once backed up does not pin its
+/// peak: the budget credits popped items, and the heap should follow.
+fn take(list: &mut List, end: End) -> Option<Box<str>> {
+    let v = match end {
         End::Left => list.items.pop_front(),
         End::Right => list.items.pop_back(),
+    }?;
+    let (len, cap) = (list.items.len(), list.items.capacity());
+    if cap > KEEP_ITEMS && len * 4 < cap {
+        list.items.shrink_to((len * 2).max(KEEP_ITEMS));
     }
+    Some(v)
 }
 
 impl State {
@@ -60,18 +89,35 @@ impl State {
             .is_some_and(|l| l.items.is_empty() && l.poppers.is_empty())
         {
             self.lists.remove(key);
+            self.mem.credit(memory::list_key(key.len()));
         }
     }
 
-    pub(super) fn push(&mut self, cx: &mut Cx, end: End, key: &str, value: Box<str>) -> Reply {
-        if !self.lists.contains_key(key) && self.keys_full() {
-            return Status::ErrorMaxKeys.into();
+    /// The list `key`, created (and charged) if missing.
+    fn list_entry(&mut self, key: &str) -> &mut List {
+        if !self.lists.contains_key(key) {
+            self.mem.charge(memory::list_key(key.len()));
         }
-        let max_len = self.cfg.max_list_length;
-        let list = self.lists.entry(key.into()).or_default();
-        list.touched = cx.now;
+        self.lists.entry(key.into()).or_default()
+    }
+
+    pub(super) fn push(&mut self, cx: &mut Cx, end: End, key: &str, value: Box<str>) -> Reply {
+        let Some(list) = self.lists.get_mut(key) else {
+            if self.keys_full() {
+                return Status::ErrorMaxKeys.into();
+            }
+            // A new list has no poppers and cannot be full.
+            if self.mem.refuses(true) {
+                return Status::ErrorMaxMemory.into();
+            }
+            let now = cx.now;
+            let stored = put(self.list_entry(key), end, value, now);
+            return self.pushed(cx, stored, end, key);
+        };
         if let Some(p) = list.poppers.pop_front() {
             // Hand-off: the oldest blocked popper takes the value; the list does not grow.
+            list.touched = cx.now;
+            self.mem.credit(memory::POPPER);
             cx.timers.cancel(p.timer);
             if let Some(c) = self.conns.get_mut(p.conn) {
                 c.parked = None;
@@ -86,15 +132,20 @@ impl State {
             self.watch_event(cx, pop_event(p.end, true), key);
             return Reply::Int(len);
         }
+        let max_len = self.cfg.max_list_length;
         if max_len > 0 && list.items.len() as u64 >= max_len {
-            self.prune_list(key);
             return Status::ErrorListFull.into();
         }
-        match end {
-            End::Left => list.items.push_front(value),
-            End::Right => list.items.push_back(value),
+        if self.mem.refuses(true) {
+            return Status::ErrorMaxMemory.into();
         }
-        let len = list.items.len() as i64;
+        let stored = put(list, end, value, cx.now);
+        self.pushed(cx, stored, end, key)
+    }
+
+    /// Account for an item just stored (`len` items now) and announce it.
+    fn pushed(&mut self, cx: &mut Cx, (len, bytes): (i64, usize), end: End, key: &str) -> Reply {
+        self.mem.charge(bytes);
         self.watch_event(cx, push_event(end), key);
         Reply::Int(len)
     }
@@ -107,6 +158,7 @@ impl State {
             return Status::Nil.into();
         };
         list.touched = cx.now;
+        self.mem.credit(memory::list_item(v.len()));
         self.prune_list(key);
         self.watch_event(cx, pop_event(end, false), key);
         Reply::Text(v)
@@ -150,6 +202,7 @@ impl State {
         if let Some(list) = self.lists.get_mut(key) {
             if let Some(v) = take(list, end) {
                 list.touched = cx.now;
+                self.mem.credit(memory::list_item(v.len()));
                 self.prune_list(key);
                 self.watch_event(cx, pop_event(end, true), key);
                 return Outcome::Reply(Reply::Text(v));
@@ -158,12 +211,17 @@ impl State {
         if timeout_s == 0 {
             return Outcome::Reply(Status::Nil.into());
         }
-        if !self.lists.contains_key(key) && self.keys_full() {
+        let exists = self.lists.contains_key(key);
+        if !exists && self.keys_full() {
             return Outcome::Reply(Status::ErrorMaxKeys.into());
+        }
+        if self.mem.refuses(!exists) {
+            return Outcome::Reply(Status::ErrorMaxMemory.into());
         }
         let at = deadline_after(cx.now, timeout_s.saturating_mul(1000));
         let timer = cx.timers.insert(at, Timer::Park { conn });
-        let list = self.lists.entry(key.into()).or_default();
+        self.mem.charge(memory::POPPER);
+        let list = self.list_entry(key);
         list.poppers.push_back(Popper { conn, end, timer });
         if let Some(c) = self.conns.get_mut(conn) {
             c.parked = Some(Parked::Pop { key: key.into() });
@@ -177,6 +235,7 @@ impl State {
             if let Some(i) = list.poppers.iter().position(|p| p.conn == conn) {
                 if let Some(p) = list.poppers.remove(i) {
                     cx.timers.cancel(p.timer);
+                    self.mem.credit(memory::POPPER);
                 }
             }
         }

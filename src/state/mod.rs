@@ -16,6 +16,7 @@ pub mod holders;
 mod kv;
 mod list;
 mod lock;
+pub mod memory;
 pub mod owner;
 pub mod resource;
 mod rwlock;
@@ -23,6 +24,9 @@ mod semaphore;
 mod stats_doc;
 pub mod subjects;
 pub mod waiters;
+
+#[cfg(test)]
+mod budget_tests;
 
 use crate::owner::OwnerId;
 use crate::peer::PeerAddr;
@@ -68,6 +72,8 @@ pub struct StateConfig {
     pub max_keys: u64,
     pub max_list_length: u64,
     pub max_subscriptions: u64,
+    /// `--max-memory` in bytes (protocol.md §7.4a); 0 = no budget.
+    pub max_memory: u64,
     pub gc_interval_ms: u64,
     pub gc_max_idle_ms: u64,
 }
@@ -146,6 +152,8 @@ pub struct State {
     pubsub: PubSub,
     watches: Watches,
     pub totals: Totals,
+    /// The memory budget: every family charges and credits it (§7.4a).
+    pub mem: memory::Budget,
     pub view: ServerView,
     /// A GC pass shrank a table since the server last asked (see
     /// [`State::take_freed_memory`]).
@@ -155,6 +163,7 @@ pub struct State {
 impl State {
     pub fn new(cfg: StateConfig, fences: Fences) -> Self {
         State {
+            mem: memory::Budget::new(cfg.max_memory),
             cfg,
             table: Table::default(),
             waiters: Waiters::default(),
@@ -204,8 +213,10 @@ impl State {
     pub fn on_disconnect(&mut self, cx: &mut Cx, conn: OwnerId) {
         self.cancel_parked(cx, conn);
         self.release_conn_locks(cx, conn);
+        let before = self.subject_bytes();
         self.pubsub.remove_conn(conn);
         self.watches.remove_conn(conn);
+        self.settle_subjects(before);
         self.drop_election_subs(conn);
         self.conns.remove(conn);
     }
@@ -271,6 +282,18 @@ impl State {
         ((self.pubsub.count_of(conn) + self.watches.count_of(conn) + observed) as u64) < max
     }
 
+    /// What the pub/sub and watch indexes hold, by their own count (their
+    /// trie nodes are shared between patterns, so only they know).
+    fn subject_bytes(&self) -> usize {
+        self.pubsub.bytes() + self.watches.bytes()
+    }
+
+    /// Charge or credit the change of [`State::subject_bytes`] since `before`.
+    fn settle_subjects(&mut self, before: usize) {
+        let after = self.subject_bytes();
+        self.mem.settle(before, after);
+    }
+
     /// The parked command's timeout fired.
     fn park_timeout(&mut self, cx: &mut Cx, conn: OwnerId) {
         let Some(c) = self.conns.get_mut(conn) else {
@@ -318,7 +341,9 @@ impl State {
             Timer::Park { conn } => self.park_timeout(cx, conn),
             Timer::KvExpire { idx } => self.kv_expired(cx, idx),
             Timer::Gc => {
-                let n = self.table.collect_idle(cx.now, self.cfg.gc_max_idle_ms);
+                let n = self
+                    .table
+                    .collect_idle(cx.now, self.cfg.gc_max_idle_ms, &mut self.mem);
                 if n > 0 {
                     log::debug!("idle gc removed {n} lock-table keys");
                     self.freed_memory |= self.table.shrink_if_sparse();
@@ -384,28 +409,42 @@ impl State {
             Command::LRange { key, start, stop } => self.lrange(&key, start, stop),
             Command::BPop { end, key, timeout } => return self.bpop(cx, conn, end, &key, timeout),
             Command::Listen { pattern, group } => {
-                if !self.pubsub.has(conn, &pattern, group.as_deref()) && !self.may_subscribe(conn) {
+                let new = !self.pubsub.has(conn, &pattern, group.as_deref());
+                if new && !self.may_subscribe(conn) {
                     Status::ErrorMaxSubscriptions.into()
+                } else if self.mem.refuses(new) {
+                    Status::ErrorMaxMemory.into()
                 } else {
+                    let before = self.subject_bytes();
                     self.pubsub.listen(conn, &pattern, group.as_deref());
+                    self.settle_subjects(before);
                     Reply::OK
                 }
             }
             Command::Unlisten { pattern, group } => {
+                let before = self.subject_bytes();
                 self.pubsub.unlisten(conn, &pattern, group.as_deref());
+                self.settle_subjects(before);
                 Reply::OK
             }
             Command::Signal { channel, payload } => self.signal(cx, &channel, &payload),
             Command::Watch { pattern } => {
-                if !self.watches.has(conn, &pattern) && !self.may_subscribe(conn) {
+                let new = !self.watches.has(conn, &pattern);
+                if new && !self.may_subscribe(conn) {
                     Status::ErrorMaxSubscriptions.into()
+                } else if self.mem.refuses(new) {
+                    Status::ErrorMaxMemory.into()
                 } else {
+                    let before = self.subject_bytes();
                     self.watches.watch(conn, &pattern);
+                    self.settle_subjects(before);
                     Reply::OK
                 }
             }
             Command::Unwatch { pattern } => {
+                let before = self.subject_bytes();
                 self.watches.unwatch(conn, &pattern);
+                self.settle_subjects(before);
                 Reply::OK
             }
             Command::BWait {
@@ -415,6 +454,17 @@ impl State {
             } => return self.bwait(cx, conn, &key, count, timeout),
         };
         Outcome::Reply(reply)
+    }
+
+    /// Undo a long-poll's result whose client left before its response
+    /// (http.md §2.3): a popped value goes back, a grant is released. It only
+    /// restores what was held a moment ago, so the memory budget never
+    /// refuses it (§7.4a).
+    pub fn apply_undo(&mut self, cx: &mut Cx, owner: OwnerId, cmd: Command) -> Outcome {
+        self.mem.exempt(true);
+        let outcome = self.apply(cx, owner, cmd);
+        self.mem.exempt(false);
+        outcome
     }
 
     /// `signal`: one frame per recipient per §8.12, encoded once.

@@ -7,6 +7,7 @@
 use super::Via;
 use super::fence::Token;
 use super::holders::{Holder, Holders};
+use super::memory::{self, Budget};
 use super::waiters::Queue;
 use hashbrown::HashTable;
 use slab::Slab;
@@ -30,7 +31,7 @@ pub enum Kind {
 }
 
 /// How many expired tokens a key remembers (§6.5).
-const EXPIRED_MEMORY: usize = 16;
+pub(super) const EXPIRED_MEMORY: usize = 16;
 
 #[derive(Debug)]
 pub struct Resource {
@@ -79,12 +80,22 @@ impl Resource {
         self.holders.insert(at, h);
     }
 
-    pub fn remember_expired(&mut self, token: Token) {
-        let ring = self.expired.get_or_insert_with(Default::default);
+    /// Returns true if this allocated the key's ring (the first expiry).
+    pub fn remember_expired(&mut self, token: Token) -> bool {
+        let fresh = self.expired.is_none();
+        let ring = self
+            .expired
+            .get_or_insert_with(|| Box::new(VecDeque::with_capacity(EXPIRED_MEMORY)));
         if ring.len() == EXPIRED_MEMORY {
             ring.pop_front();
         }
         ring.push_back(token);
+        fresh
+    }
+
+    /// What this key costs the memory budget (holders and waiters aside).
+    pub fn key_bytes(&self) -> usize {
+        memory::lock_key(self.name.len(), self.expired.is_some())
     }
 
     pub fn was_expired(&self, token: &Token) -> bool {
@@ -165,8 +176,16 @@ impl Table {
         self.slab.is_empty()
     }
 
-    /// Add a key that `find` just reported absent.
-    pub fn create(&mut self, space: Space, key: &str, kind: Kind, now: u64) -> u32 {
+    /// Add a key that `find` just reported absent, charging it to `mem`.
+    pub fn create(
+        &mut self,
+        space: Space,
+        key: &str,
+        kind: Kind,
+        now: u64,
+        mem: &mut Budget,
+    ) -> u32 {
+        mem.charge(memory::lock_key(key.len(), false));
         let idx = self.slab.insert(Resource {
             name: key.into(),
             space,
@@ -190,15 +209,16 @@ impl Table {
         self.slab.get_mut(idx as usize)
     }
 
-    /// Delete every idle key whose idle time reached `max_idle_ms` (§7.5).
-    /// Returns how many were deleted.
-    pub fn collect_idle(&mut self, now: u64, max_idle_ms: u64) -> usize {
+    /// Delete every idle key whose idle time reached `max_idle_ms` (§7.5),
+    /// crediting what they cost to `mem`. Returns how many were deleted.
+    pub fn collect_idle(&mut self, now: u64, max_idle_ms: u64, mem: &mut Budget) -> usize {
         let slab = &mut self.slab;
         let mut removed = 0;
         self.index.retain(|idx| {
             let r = &slab[*idx as usize];
             let dead = !r.in_use() && now.saturating_sub(r.idle_since) >= max_idle_ms;
             if dead {
+                mem.credit(r.key_bytes());
                 slab.remove(*idx as usize);
                 removed += 1;
             }
@@ -259,9 +279,10 @@ mod tests {
     #[test]
     fn the_same_name_is_two_keys_in_two_spaces() {
         let mut t = Table::default();
-        let l = t.create(Space::Lock, "k", Kind::Exclusive, 0);
+        let mut mem = Budget::new(0);
+        let l = t.create(Space::Lock, "k", Kind::Exclusive, 0, &mut mem);
         assert_eq!(t.find(Space::Sem, "k"), None);
-        let s = t.create(Space::Sem, "k", Kind::Semaphore(2), 0);
+        let s = t.create(Space::Sem, "k", Kind::Semaphore(2), 0, &mut mem);
         assert_ne!(l, s);
         assert_eq!(t.find(Space::Lock, "k"), Some(l));
         assert_eq!(t.find(Space::Sem, "k"), Some(s));
@@ -272,9 +293,16 @@ mod tests {
     #[test]
     fn keys_survive_growth_and_idle_collection() {
         let mut t = Table::default();
+        let mut mem = Budget::new(0);
         let n = 5_000;
         for i in 0..n {
-            let idx = t.create(Space::Lock, &format!("key{i}"), Kind::Exclusive, 0);
+            let idx = t.create(
+                Space::Lock,
+                &format!("key{i}"),
+                Kind::Exclusive,
+                0,
+                &mut mem,
+            );
             if i % 2 == 0 {
                 hold(t.get_mut(idx).unwrap());
             }
@@ -285,7 +313,7 @@ mod tests {
             assert_eq!(&*t.get(idx).unwrap().name, format!("key{i}"));
         }
         // Only the idle (odd) keys go, and the held ones stay findable.
-        assert_eq!(t.collect_idle(10, 10), n / 2);
+        assert_eq!(t.collect_idle(10, 10, &mut mem), n / 2);
         assert_eq!(t.len(), n / 2);
         for i in 0..n {
             let found = t.find(Space::Lock, &format!("key{i}"));
@@ -302,18 +330,21 @@ mod tests {
     #[test]
     fn a_collected_burst_gives_its_slots_back() {
         let mut t = Table::default();
+        let mut mem = Budget::new(0);
         for i in 0..10_000 {
-            t.create(Space::Lock, &format!("k{i}"), Kind::Exclusive, 0);
+            t.create(Space::Lock, &format!("k{i}"), Kind::Exclusive, 0, &mut mem);
         }
         let survivor = t.find(Space::Lock, "k10").unwrap();
         hold(t.get_mut(survivor).unwrap());
         let big = t.slab.capacity();
-        assert_eq!(t.collect_idle(5, 0), 9_999);
+        assert_eq!(t.collect_idle(5, 0, &mut mem), 9_999);
+        // The collected keys gave back exactly what they were charged.
+        assert_eq!(mem.used(), memory::lock_key("k10".len(), false) as u64);
         assert!(t.shrink_if_sparse());
         assert!(t.slab.capacity() < big / 100, "{}", t.slab.capacity());
         assert_eq!(t.find(Space::Lock, "k10"), Some(survivor));
         // Vacant slots below the survivor are reused before the end grows.
-        let next = t.create(Space::Lock, "new", Kind::Exclusive, 5);
+        let next = t.create(Space::Lock, "new", Kind::Exclusive, 5, &mut mem);
         assert!(next < survivor);
         assert_eq!(t.find(Space::Lock, "new"), Some(next));
     }

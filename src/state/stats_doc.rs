@@ -214,6 +214,10 @@ impl State {
                 })
                 .collect(),
         );
+        let mut totals = self.totals.to_json();
+        if let Some(t) = totals.as_object_mut() {
+            t.insert("max_memory_refusals".into(), json!(self.mem.refusals()));
+        }
         doc.insert(
             "server".into(),
             json!({
@@ -221,7 +225,9 @@ impl State {
                 "uptime_s": secs(now),
                 "draining": self.view.draining,
                 "http_sessions": self.view.http_sessions,
-                "totals": self.totals.to_json(),
+                "memory_used_bytes": self.mem.used(),
+                "memory_budget_bytes": self.mem.limit(),
+                "totals": totals,
             }),
         );
         Value::Object(doc)

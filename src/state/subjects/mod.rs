@@ -18,6 +18,13 @@
 //! reached in join order (right after the last member served, if that was the
 //! last one).
 //!
+//! Memory budget (protocol.md §7.4a): each index keeps what it holds in
+//! bytes as it changes — the trie's nodes (shared between patterns, so only
+//! the trie knows when one comes or goes), one subscriber entry per
+//! registration, a group record per queue group, an index entry per
+//! connection — and the state settles the difference with the budget around
+//! every call that changes it ([`PubSub::bytes`], [`Watches::bytes`]).
+//!
 //! Costs worth knowing: queue-group membership is a `Vec`, so a member
 //! leaving is O(group size) (groups are small in practice; ungrouped
 //! subscribers, the large fan-outs, are hash sets). Publishing keeps its
@@ -27,6 +34,7 @@
 mod trie;
 
 use crate::owner::OwnerId;
+use crate::state::memory;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
@@ -227,12 +235,21 @@ impl SubRef {
     }
 }
 
+/// One (pattern, group) registration: its set or member-list entry and its
+/// entry in the connection's index.
+const LISTEN_BYTES: usize = memory::subscriber(std::mem::size_of::<SubRef>());
+/// One watched pattern of a connection.
+const WATCH_BYTES: usize = memory::subscriber(std::mem::size_of::<NodeId>());
+
 /// Pub/sub subscriptions (§8.12).
 #[derive(Default)]
 pub struct PubSub {
     trie: Trie<Subs>,
     by_conn: ConnMap<Vec<SubRef>>,
     scratch: Scratch,
+    /// Registrations, groups and index entries, in budget bytes (the trie
+    /// counts its own nodes).
+    bytes: usize,
 }
 
 impl PubSub {
@@ -249,8 +266,12 @@ impl PubSub {
         };
         let group = match group {
             None => {
+                let first = subs.ungrouped.is_empty();
                 if !subs.ungrouped.insert(conn) {
                     return false;
+                }
+                if first {
+                    self.bytes += memory::SUBSCRIBER_SET;
                 }
                 None
             }
@@ -264,6 +285,7 @@ impl PubSub {
                 let at = match subs.groups.iter().position(|g| &*g.name == name) {
                     Some(at) => at,
                     None => {
+                        self.bytes += memory::group(name.len());
                         subs.groups.push(Group {
                             name: Rc::from(name),
                             members: Vec::new(),
@@ -280,11 +302,18 @@ impl PubSub {
                 Some(g.name.clone())
             }
         };
-        self.by_conn
-            .entry(conn)
-            .or_default()
-            .push(SubRef { node, group });
+        let refs = self.by_conn.entry(conn).or_insert_with(|| {
+            self.bytes += memory::SUBSCRIBER_INDEX;
+            Vec::new()
+        });
+        refs.push(SubRef { node, group });
+        self.bytes += LISTEN_BYTES;
         true
+    }
+
+    /// What the subscriptions hold, in memory-budget bytes (§7.4a).
+    pub fn bytes(&self) -> usize {
+        self.trie.bytes() + self.bytes
     }
 
     /// Remove exactly (pattern, group) of `conn`; no-op if absent.
@@ -301,6 +330,7 @@ impl PubSub {
         refs.swap_remove(at);
         if refs.is_empty() {
             self.by_conn.remove(&conn);
+            self.bytes -= memory::SUBSCRIBER_INDEX;
         }
         self.detach(conn, node, group);
     }
@@ -328,6 +358,7 @@ impl PubSub {
         let Some(refs) = self.by_conn.remove(&conn) else {
             return;
         };
+        self.bytes -= memory::SUBSCRIBER_INDEX;
         for r in refs {
             self.detach(conn, r.node, r.group.as_deref());
         }
@@ -403,13 +434,17 @@ impl PubSub {
     }
 
     /// Drop `conn` from (node, group) at the node and prune what became empty.
+    /// The caller has removed the registration from the connection's index.
     fn detach(&mut self, conn: OwnerId, node: NodeId, group: Option<&str>) {
+        self.bytes -= LISTEN_BYTES;
         let Some(subs) = self.trie.get_mut(node) else {
             return;
         };
         match group {
             None => {
-                remove_from(&mut subs.ungrouped, conn);
+                if remove_from(&mut subs.ungrouped, conn) && subs.ungrouped.is_empty() {
+                    self.bytes -= memory::SUBSCRIBER_SET;
+                }
             }
             Some(name) => {
                 if let Some(at) = subs.groups.iter().position(|g| &*g.name == name)
@@ -417,6 +452,7 @@ impl PubSub {
                 {
                     g.leave(conn);
                     if g.members.is_empty() {
+                        self.bytes -= memory::group(name.len());
                         subs.groups.remove(at);
                     }
                 }
@@ -437,6 +473,8 @@ pub struct Watches {
     trie: Trie<ConnSet>,
     by_conn: ConnMap<Vec<NodeId>>,
     scratch: Scratch,
+    /// Registrations and index entries, in budget bytes (as in [`PubSub`]).
+    bytes: usize,
 }
 
 impl Watches {
@@ -450,11 +488,25 @@ impl Watches {
         let Some(set) = self.trie.get_mut(node) else {
             return false;
         };
+        let first = set.is_empty();
         if !set.insert(conn) {
             return false;
         }
-        self.by_conn.entry(conn).or_default().push(node);
+        if first {
+            self.bytes += memory::SUBSCRIBER_SET;
+        }
+        let nodes = self.by_conn.entry(conn).or_insert_with(|| {
+            self.bytes += memory::SUBSCRIBER_INDEX;
+            Vec::new()
+        });
+        nodes.push(node);
+        self.bytes += WATCH_BYTES;
         true
+    }
+
+    /// What the watches hold, in memory-budget bytes (§7.4a).
+    pub fn bytes(&self) -> usize {
+        self.trie.bytes() + self.bytes
     }
 
     /// Remove exactly `pattern` of `conn`; no-op if absent.
@@ -468,12 +520,17 @@ impl Watches {
         if !remove_from(set, conn) {
             return;
         }
+        self.bytes -= WATCH_BYTES;
+        if set.is_empty() {
+            self.bytes -= memory::SUBSCRIBER_SET;
+        }
         if let Some(nodes) = self.by_conn.get_mut(&conn) {
             if let Some(at) = nodes.iter().position(|&n| n == node) {
                 nodes.swap_remove(at);
             }
             if nodes.is_empty() {
                 self.by_conn.remove(&conn);
+                self.bytes -= memory::SUBSCRIBER_INDEX;
             }
         }
         self.trie.prune(node);
@@ -492,9 +549,13 @@ impl Watches {
         let Some(nodes) = self.by_conn.remove(&conn) else {
             return;
         };
+        self.bytes -= memory::SUBSCRIBER_INDEX + nodes.len() * WATCH_BYTES;
         for node in nodes {
-            if let Some(set) = self.trie.get_mut(node) {
-                remove_from(set, conn);
+            if let Some(set) = self.trie.get_mut(node)
+                && remove_from(set, conn)
+                && set.is_empty()
+            {
+                self.bytes -= memory::SUBSCRIBER_SET;
             }
             self.trie.prune(node);
         }

@@ -17,6 +17,7 @@
 //! * node ids are arena indices, stable while the node is live; freed slots are
 //!   reused, so a caller must not keep the id of a node it let be pruned.
 
+use crate::state::memory;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -88,10 +89,21 @@ fn classify(tok: &str) -> Tok<'_> {
     }
 }
 
+/// What a live node costs the memory budget (§7.4a), by its edge.
+fn node_bytes<V>(edge: &Edge) -> usize {
+    let literal = match edge {
+        Edge::Literal(t) => Some(t.len()),
+        _ => None,
+    };
+    memory::trie_node(std::mem::size_of::<Node<V>>(), literal)
+}
+
 /// A pattern trie with payload `V` at pattern ends.
 pub struct Trie<V> {
     nodes: Vec<Node<V>>,
     free: Vec<NodeId>,
+    /// [`node_bytes`] of every live node but the root.
+    bytes: usize,
 }
 
 impl<V: Payload> Default for Trie<V> {
@@ -105,7 +117,13 @@ impl<V: Payload> Trie<V> {
         Trie {
             nodes: vec![Node::new(NIL, Edge::Root)],
             free: Vec::new(),
+            bytes: 0,
         }
+    }
+
+    /// What the live nodes cost the memory budget, kept as nodes come and go.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Live nodes, the root included (1 when empty).
@@ -231,6 +249,7 @@ impl<V: Payload> Trie<V> {
             }
             let parent = node.parent;
             let edge = std::mem::replace(&mut node.edge, Edge::Free);
+            self.bytes -= node_bytes::<V>(&edge);
             // Drop whatever capacity the emptied payload still holds.
             node.value = V::default();
             node.literals = HashMap::new();
@@ -239,6 +258,9 @@ impl<V: Payload> Trie<V> {
                 match edge {
                     Edge::Literal(tok) => {
                         p.literals.remove(&*tok);
+                        if p.literals.is_empty() {
+                            self.bytes -= memory::LITERALS;
+                        }
                         // Give memory back after a wide fan of patterns goes;
                         // the 1/4 threshold keeps shrinking amortised O(1).
                         if p.literals.len() * 4 < p.literals.capacity() {
@@ -287,6 +309,10 @@ impl<V: Payload> Trie<V> {
             _ => None,
         };
         let star = matches!(edge, Edge::Star);
+        self.bytes += node_bytes::<V>(&edge);
+        if key.is_some() && node.literals.is_empty() {
+            self.bytes += memory::LITERALS;
+        }
         let child = self.alloc(Node::new(at, edge));
         if let Some(node) = self.nodes.get_mut(at) {
             match key {
