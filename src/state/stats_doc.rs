@@ -257,6 +257,7 @@ mod tests {
             max_subscriptions: 0,
             gc_interval_ms: 5000,
             gc_max_idle_ms: 60_000,
+            max_memory: 0,
         };
         State::new(cfg, Fences::open(None, 0).expect("fences without a file"))
     }
