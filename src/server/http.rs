@@ -693,6 +693,11 @@ impl Server {
                 started: now,
             };
             self.write_error(id, &rcx, ApiError::new(408, "request_timeout"));
+            // A timer, not readiness, got us here: queue the connection so the
+            // loop sees it closing once the 408 is out, as it does for the TCP
+            // idle close. Without this a client that stops sending keeps the
+            // socket open after `Connection: close`.
+            self.mark_ready(id);
             return None;
         }
         let due = deadline_after(c.last_rx, KEEP_ALIVE_IDLE_MS);
