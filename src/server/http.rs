@@ -810,8 +810,9 @@ impl Server {
         }
         match allowed_methods(&head.path) {
             Some(allow) => {
-                let mut allow = allow.header_value();
-                allow.push_str(", OPTIONS");
+                // `header_value` already ends with OPTIONS (the server always
+                // answers it); adding it again listed OPTIONS twice.
+                let allow = allow.header_value();
                 let resp = api::no_content();
                 self.write_api(id, rcx, resp, Some(&allow));
             }
