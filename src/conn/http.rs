@@ -45,8 +45,10 @@ pub enum HttpMode {
     LongPoll { owner: OwnerId, rcx: Box<ReplyCx> },
     /// The request waits until its session has no request in progress.
     SessionWait(Box<Pending>),
-    /// A failed authentication answered after the delay (its bytes are ready).
-    AuthDelay(Box<[u8]>),
+    /// A failed authentication answered after the delay (its bytes are
+    /// ready); `close`: the response says `Connection: close`, so the
+    /// connection closes once it is written.
+    AuthDelay { bytes: Box<[u8]>, close: bool },
     /// An event stream (§7): pushes for this connection become events.
     Stream,
 }

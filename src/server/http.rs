@@ -774,7 +774,10 @@ impl Server {
             c.peer
         );
         if let Some(h) = c.http.as_mut() {
-            h.mode = HttpMode::AuthDelay(bytes.into_boxed_slice());
+            h.mode = HttpMode::AuthDelay {
+                bytes: bytes.into_boxed_slice(),
+                close: !rcx.keep_alive,
+            };
         }
         let at = deadline_after(self.clock.now(), auth::FAILURE_DELAY_MS);
         self.wheel.insert(at, Timer::AuthFail { conn: id });
@@ -788,8 +791,14 @@ impl Server {
         let Some(h) = c.http.as_mut() else {
             return;
         };
-        if let HttpMode::AuthDelay(bytes) = std::mem::take(&mut h.mode) {
+        if let HttpMode::AuthDelay { bytes, close } = std::mem::take(&mut h.mode) {
             c.outbuf.extend(&bytes);
+            // As `write_raw` does for every other response: a 401 to a
+            // `Connection: close` request (or one sent while draining, §8)
+            // says `Connection: close` and must be followed by the close.
+            if close {
+                c.phase = Phase::Closing;
+            }
         }
         self.flush(id);
         self.mark_ready(id);
