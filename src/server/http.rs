@@ -91,7 +91,7 @@ impl Server {
             if data.is_empty() {
                 return Stop::NeedInput;
             }
-            let (head, consumed, body_len) = match parse_head(data, &limits) {
+            let parsed = match parse_head(data, &limits) {
                 HeadParse::Incomplete => return Stop::NeedInput,
                 HeadParse::Error(e) => {
                     log::debug!("http conn {} from {}: {e}", c.serial, c.peer);
@@ -102,14 +102,6 @@ impl Server {
                     return Stop::Phase;
                 }
                 HeadParse::Complete { head, consumed } => {
-                    let body_len = head.content_length;
-                    if data.len() < consumed + body_len {
-                        if head.expect_continue && !h.sent_continue {
-                            write_continue(c.outbuf.vec());
-                            h.sent_continue = true;
-                        }
-                        return Stop::NeedInput;
-                    }
                     let owned = Head {
                         method: head.method,
                         method_raw: head.method_raw.to_owned(),
@@ -124,9 +116,47 @@ impl Server {
                             && head.access_control_request_method.is_some(),
                         expect_other: head.expect_other,
                     };
-                    (owned, consumed, body_len)
+                    (owned, consumed, head.content_length, head.expect_continue)
                 }
             };
+            let (head, consumed, body_len, expect_continue) = parsed;
+            if data.len() < consumed + body_len {
+                if expect_continue && !h.sent_continue {
+                    let peer = c.peer;
+                    if !self.may_continue(peer, &head) {
+                        // §2.2: the interim 100 is only for a head that passes
+                        // §3 up to routing. This one gets its final answer
+                        // now, and the connection closes after it: the client
+                        // may or may not send the body it held back, so the
+                        // next request's start is unknown (RFC 9110 §10.1.1).
+                        let Some(c) = live(&mut self.conns, id) else {
+                            return Stop::Phase;
+                        };
+                        let n = c.inbuf.len();
+                        c.inbuf.consume(n);
+                        let head = Head {
+                            keep_alive: false,
+                            ..head
+                        };
+                        self.handle_http(id, head, Vec::new());
+                        return Stop::Phase;
+                    }
+                    if let Some(c) = live(&mut self.conns, id) {
+                        write_continue(c.outbuf.vec());
+                        if let Some(h) = c.http.as_mut() {
+                            h.sent_continue = true;
+                        }
+                    }
+                }
+                return Stop::NeedInput;
+            }
+            let Some(c) = live(&mut self.conns, id) else {
+                return Stop::Phase;
+            };
+            let Some(h) = c.http.as_mut() else {
+                return Stop::Phase;
+            };
+            let data = c.inbuf.data();
             let body = data[consumed..consumed + body_len].to_vec();
             c.inbuf.consume(consumed + body_len);
             h.sent_continue = false;
@@ -136,6 +166,33 @@ impl Server {
             self.handle_http(id, head, body);
         }
         Stop::Budget
+    }
+
+    /// Whether a head whose body has not arrived yet passes the checks of
+    /// §3.1 up to routing (steps 1–6), so that `100 Continue` may be sent
+    /// (§2.2). A predicate only: [`Self::handle_http`] gives the answer of a
+    /// head that fails, and takes the rate-limit token when the request runs.
+    fn may_continue(&self, peer: std::net::IpAddr, head: &Head) -> bool {
+        if head.expect_other {
+            return false;
+        }
+        if head.method == Method::Options {
+            return true;
+        }
+        let (operational, exempt) = match match_route(&head.method_raw, &head.path) {
+            RouteMatch::Found { route, .. } => (route.operational, route.auth_exempt),
+            // Routing found a route; its parameter (step 7) is judged later.
+            // Only parameterless routes are operational or auth-exempt.
+            RouteMatch::BadPath(_) => (false, false),
+            RouteMatch::NotFound | RouteMatch::MethodNotAllowed { .. } => return false,
+        };
+        if self.draining && !operational {
+            return false;
+        }
+        if !operational && !self.http_rate.would_allow(peer, self.clock.now()) {
+            return false;
+        }
+        exempt || self.bearer_ok(head.authorization.as_deref())
     }
 
     /// Admission (§3.1), routing and execution of one request.
