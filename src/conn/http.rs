@@ -15,6 +15,9 @@ use crate::owner::OwnerId;
 #[derive(Debug, Clone)]
 pub struct ReplyCx {
     pub route: Option<&'static Route>,
+    /// The metrics `method` label of the request (http.md §9): `GET`,
+    /// `HEAD`, `POST`, `DELETE`, `OPTIONS` or `OTHER`.
+    pub method: &'static str,
     /// HTTP/1.0 or 1.1 (decides the `Connection` header).
     pub minor_version: u8,
     pub keep_alive: bool,

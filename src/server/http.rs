@@ -204,6 +204,7 @@ impl Server {
         let peer = c.peer;
         let mut rcx = ReplyCx {
             route: None,
+            method: metric_method(head.method),
             minor_version: head.minor_version,
             keep_alive: head.keep_alive,
             head_only: head.method == Method::Head,
@@ -743,6 +744,7 @@ impl Server {
             log::debug!("http conn {} from {}: request timeout", c.serial, c.peer);
             let rcx = ReplyCx {
                 route: None,
+                method: "OTHER",
                 minor_version: 1,
                 keep_alive: false,
                 head_only: false,
@@ -822,6 +824,8 @@ impl Server {
         let mut bytes = Vec::new();
         let resp = ApiError::new(401, "unauthorized").to_response();
         self.encode_api(&mut bytes, rcx, &resp, None);
+        // Counted now (its duration excludes the deliberate delay).
+        self.count_response(rcx, 401);
         let Some(c) = live(&mut self.conns, id) else {
             return;
         };
@@ -954,17 +958,10 @@ impl Server {
     }
 
     fn count_response(&mut self, rcx: &ReplyCx, status: u16) {
-        let (method, path) = match rcx.route {
-            Some(r) => (
-                if rcx.head_only {
-                    "HEAD"
-                } else {
-                    r.method.as_str()
-                },
-                r.template,
-            ),
-            None => ("OTHER", "unmatched"),
-        };
+        // The request's method also when no route matched: `GET /nope` is
+        // {method="GET",path="unmatched"} (§9).
+        let path = rcx.route.map_or("unmatched", |r| r.template);
+        let method = rcx.method;
         let took = self.clock.now().saturating_sub(rcx.started);
         self.http_stats.record(method, path, status, took);
         if status == 429 {
@@ -981,6 +978,18 @@ impl Server {
             c.phase = Phase::Closing;
         }
         self.flush(id);
+    }
+}
+
+/// The metrics `method` label of a request method (§9).
+fn metric_method(m: Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Delete => "DELETE",
+        Method::Options => "OPTIONS",
+        Method::Patch | Method::Other => "OTHER",
     }
 }
 
