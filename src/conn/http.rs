@@ -10,6 +10,7 @@
 use crate::http::api::Action;
 use crate::http::route::Route;
 use crate::owner::OwnerId;
+use crate::protocol::command::{Command, End, Key};
 
 /// How the response to a request is written (kept while it waits).
 #[derive(Debug, Clone)]
@@ -39,13 +40,62 @@ pub struct Pending {
     pub rcx: ReplyCx,
 }
 
+/// How to give back what a long-poll obtained when its client is found gone
+/// before the response could be written (http.md §2.3): a granted slot is
+/// released, a popped value is put back at the end it was taken from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undo {
+    /// Release the grant's token: `r` (exclusive, election), `sr` or `rr`.
+    Release { key: Key, space: Space },
+    /// Push the popped value back at `end`.
+    PushBack { key: Key, end: End },
+    /// Nothing to give back (a barrier wait).
+    Nothing,
+}
+
+/// The key space of a grant to release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    Lock,
+    Semaphore,
+    ReadWrite,
+}
+
+impl Undo {
+    /// The undo of a command that may park.
+    pub fn of(cmd: &Command) -> Undo {
+        use Command as C;
+        let release = |key: &Key, space| Undo::Release {
+            key: key.clone(),
+            space,
+        };
+        match cmd {
+            C::Lock { key, .. } | C::Wait { key, .. } | C::Elect { key, .. } => {
+                release(key, Space::Lock)
+            }
+            C::SemLock { key, .. } | C::SemWait { key, .. } => release(key, Space::Semaphore),
+            C::RwLock { key, .. } | C::RwWait { key, .. } => release(key, Space::ReadWrite),
+            C::BPop { end, key, .. } => Undo::PushBack {
+                key: key.clone(),
+                end: *end,
+            },
+            _ => Undo::Nothing,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub enum HttpMode {
     /// Between requests, or reading one.
     #[default]
     Idle,
-    /// A long-poll: `owner`'s parked command answers it through the outbox.
-    LongPoll { owner: OwnerId, rcx: Box<ReplyCx> },
+    /// A long-poll: `owner`'s parked command answers it through the outbox;
+    /// `undo` gives its result back if the client is gone by then (§2.3).
+    LongPoll {
+        owner: OwnerId,
+        rcx: Box<ReplyCx>,
+        undo: Undo,
+    },
     /// The request waits until its session has no request in progress.
     SessionWait(Box<Pending>),
     /// A failed authentication answered after the delay (its bytes are

@@ -11,7 +11,7 @@ use super::dispatch::Stop;
 use super::{Server, live};
 use crate::auth;
 use crate::conn::Phase;
-use crate::conn::http::{HttpMode, Pending, ReplyCx};
+use crate::conn::http::{HttpMode, Pending, ReplyCx, Space, Undo};
 use crate::http::api::{self, Action, ApiError, ApiResponse};
 use crate::http::parse::{HeadLimits, HeadParse, Method, parse_head};
 use crate::http::path::Query;
@@ -405,6 +405,7 @@ impl Server {
                 );
             }
         };
+        let undo = Undo::of(&cmd);
         let outcome = self.with_state(|s, cx| s.apply(cx, owner, cmd));
         match outcome {
             Outcome::Reply(r) => {
@@ -421,6 +422,7 @@ impl Server {
                     h.mode = HttpMode::LongPoll {
                         owner,
                         rcx: Box::new(rcx),
+                        undo,
                     };
                 }
             }
@@ -512,9 +514,17 @@ impl Server {
         } else {
             owner
         };
-        let rcx = match live(&mut self.conns, conn).and_then(|c| c.http.as_mut()) {
+        let Some(c) = live(&mut self.conns, conn) else {
+            return;
+        };
+        // The client left (its close may be seen in this very loop
+        // iteration, before the reap cancels the wait): nobody will read
+        // the answer.
+        let gone =
+            c.hup || c.read_closed || matches!(c.phase, Phase::Dead | Phase::Closing);
+        let (rcx, undo) = match c.http.as_mut() {
             Some(h) => match std::mem::take(&mut h.mode) {
-                HttpMode::LongPoll { owner: o, rcx } if o == owner => *rcx,
+                HttpMode::LongPoll { owner: o, rcx, undo } if o == owner => (*rcx, undo),
                 other => {
                     h.mode = other;
                     return;
@@ -522,9 +532,48 @@ impl Server {
             },
             None => return,
         };
+        if gone {
+            self.give_back(owner, undo, reply);
+            self.wake_session(owner);
+            return;
+        }
         self.write_reply(conn, &rcx, reply);
         self.mark_ready(conn);
         self.wake_session(owner);
+    }
+
+    /// §2.3: what a long-poll obtained for a client that is gone is given
+    /// back — a granted slot released, a popped value pushed back at its
+    /// end — so it goes to the next waiter instead of staying with a session
+    /// nobody answers for (until its lease or idle expiry).
+    fn give_back(&mut self, owner: OwnerId, undo: Undo, reply: &Reply) {
+        let cmd = match (undo, reply) {
+            (Undo::Release { key, space }, Reply::Grant { token, .. }) => {
+                let token: Box<[u8]> = Box::new(token.encode());
+                match space {
+                    Space::Lock => Command::Release { key, token },
+                    Space::Semaphore => Command::SemRelease { key, token },
+                    Space::ReadWrite => Command::RwRelease {
+                        mode: crate::protocol::command::RwMode::Write,
+                        key,
+                        token,
+                    },
+                }
+            }
+            (Undo::PushBack { key, end }, Reply::Text(value)) => Command::Push {
+                end,
+                key,
+                value: value.clone(),
+            },
+            // A timeout, nil or barrier outcome: nothing was obtained.
+            _ => return,
+        };
+        log::debug!("http: client gone before its long-poll answer; giving back {cmd:?}");
+        let _ = self.with_state(|s, cx| s.apply(cx, owner, cmd));
+        // Called while the outbox is being delivered: deliver what the give
+        // back produced (the grant to the next waiter) now, or it would be
+        // overwritten when the outer delivery restores its buffer.
+        self.deliver_outbox();
     }
 
     /// The session has no request in progress: let the next waiting one run.
@@ -695,7 +744,7 @@ impl Server {
                 continue;
             };
             match std::mem::take(&mut h.mode) {
-                HttpMode::LongPoll { owner, mut rcx } => {
+                HttpMode::LongPoll { owner, mut rcx, .. } => {
                     self.with_state(|s, cx| s.cancel_parked(cx, owner));
                     if let Some(s) = self.sessions.get_mut(owner) {
                         s.busy = None;
