@@ -164,6 +164,21 @@ impl Server {
                 c.req_start = self.clock.now();
             }
             self.handle_http(id, head, body);
+            // The client's end of input can arrive in the same read as the
+            // request; edge-triggered readiness will not report it again. A
+            // request that now waits (long-poll, session queue) or streams
+            // ends with its peer, as `serve` does for a close seen later
+            // (§2.3, §7); otherwise it would wait out its timeout, or a
+            // stream would live on forever.
+            if let Some(c) = live(&mut self.conns, id) {
+                let waits = c.http.as_ref().is_some_and(|h| h.ends_with_peer());
+                if waits && (c.read_closed || c.hup) && c.phase == Phase::Open {
+                    // Closing, not Dead: answers to the requests before it
+                    // still go out; the reap then cancels the wait.
+                    c.phase = Phase::Closing;
+                    return Stop::Phase;
+                }
+            }
         }
         Stop::Budget
     }
