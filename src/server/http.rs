@@ -477,7 +477,7 @@ impl Server {
         };
         let (key, serial) = (s.key, s.serial);
         self.state.on_connect(owner, serial);
-        self.state.view.http_sessions = self.sessions.count();
+        self.refresh_connection_view();
         self.arm_session_sweep();
         log::debug!("http session {serial} created by {peer}");
         let resp = api::session_created(api::SessionId(key), self.http_cfg.session_idle_timeout_s);
@@ -492,7 +492,7 @@ impl Server {
         };
         log::debug!("http session {} ended ({why})", s.serial);
         self.with_state(|st, cx| st.on_disconnect(cx, owner));
-        self.state.view.http_sessions = self.sessions.count();
+        self.refresh_connection_view();
         let gone = ApiError::new(410, "session_gone");
         for conn in s.busy.into_iter().chain(s.waiting) {
             let Some(h) = live(&mut self.conns, conn).and_then(|c| c.http.as_mut()) else {
@@ -626,7 +626,7 @@ impl Server {
             }
             HttpMode::Stream => {
                 self.sessions.stream_closed(peer);
-                self.state.view.http_sessions = self.sessions.count();
+                self.refresh_connection_view();
             }
             _ => {}
         }
@@ -652,7 +652,7 @@ impl Server {
             }
         }
         self.sessions.stream_opened(peer);
-        self.state.view.http_sessions = self.sessions.count();
+        self.refresh_connection_view();
         let now = self.clock.now();
         let date = self.dates.get(unix_secs()).to_owned();
         let cors = cors_of(rcx);
@@ -721,6 +721,16 @@ impl Server {
             sse::write_event(&mut out, name, &data);
         }
         Some(out)
+    }
+
+    /// The `stats` counts (protocol.md §10, http.md §5): `connections` is the
+    /// open TCP and Dreadlock connections plus the live HTTP sessions, SSE
+    /// streams included — not HTTP connections, which come and go with
+    /// keep-alive; `server.http_sessions` is the sessions alone.
+    pub(super) fn refresh_connection_view(&mut self) {
+        let sessions = self.sessions.count();
+        self.state.view.http_sessions = sessions;
+        self.state.view.connections = self.conns.len() - self.http_conns + sessions;
     }
 
     /// Periodic sweep for idle sessions (§5).
@@ -839,7 +849,7 @@ impl Server {
 
     fn render_metrics(&mut self) -> String {
         let doc = self.state.stats_json(self.clock.now());
-        let http_connections = self.conns.iter().filter(|(_, c)| c.http.is_some()).count();
+        let http_connections = self.http_conns;
         let extra = metrics::Extra {
             tcp_connections: self.conns.len() - http_connections,
             http_connections,
