@@ -192,7 +192,8 @@ impl Server {
             return false;
         }
         if head.method == Method::Options {
-            return true;
+            return (head.preflight || options_exempt(&head.path))
+                || self.bearer_ok(head.authorization.as_deref());
         }
         let (operational, exempt) = match match_route(&head.method_raw, &head.path) {
             RouteMatch::Found { route, .. } => (route.operational, route.auth_exempt),
@@ -251,14 +252,21 @@ impl Server {
         if !operational && !self.http_rate.take(peer, now) {
             return self.write_error(id, &rcx, ApiError::new(429, "rate_limited"));
         }
-        // 4. CORS preflight and plain OPTIONS.
-        if head.method == Method::Options {
+        // 4. CORS preflight: needs no authentication (§3.2).
+        if head.method == Method::Options && head.preflight {
             return self.answer_options(id, &rcx, &head);
         }
-        // 5. bearer authentication.
-        let exempt = rcx.route.is_some_and(|r| r.auth_exempt);
+        // 5. bearer authentication, a plain OPTIONS included: only
+        // preflights and the exempt paths go without (§3.2).
+        let exempt = match head.method {
+            Method::Options => options_exempt(&head.path),
+            _ => rcx.route.is_some_and(|r| r.auth_exempt),
+        };
         if !exempt && !self.bearer_ok(head.authorization.as_deref()) {
             return self.delay_unauthorized(id, &rcx);
+        }
+        if head.method == Method::Options {
+            return self.answer_options(id, &rcx, &head);
         }
         // 6. routing.
         let (route, param) = match matched {
@@ -1053,6 +1061,12 @@ impl Server {
         }
         self.flush(id);
     }
+}
+
+/// Whether a plain `OPTIONS` on `path` needs no authentication: the path is
+/// one of the exempt ones (`/health`, `/ready`, `/v1/openapi.json`, §3.2).
+fn options_exempt(path: &str) -> bool {
+    matches!(match_route("GET", path), RouteMatch::Found { route, .. } if route.auth_exempt)
 }
 
 /// The metrics `method` label of a request method (§9).
