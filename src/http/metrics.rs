@@ -379,7 +379,10 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
         // Sums over empty or absent tables are 0, not -0.
-        for line in ["dflockd_semaphore_waiters 0", "dflockd_barrier_participants 0"] {
+        for line in [
+            "dflockd_semaphore_waiters 0",
+            "dflockd_barrier_participants 0",
+        ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
         assert!(!text.contains(" -0\n"), "{text}");

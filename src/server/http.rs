@@ -543,11 +543,14 @@ impl Server {
         // The client left (its close may be seen in this very loop
         // iteration, before the reap cancels the wait): nobody will read
         // the answer.
-        let gone =
-            c.hup || c.read_closed || matches!(c.phase, Phase::Dead | Phase::Closing);
+        let gone = c.hup || c.read_closed || matches!(c.phase, Phase::Dead | Phase::Closing);
         let (rcx, undo) = match c.http.as_mut() {
             Some(h) => match std::mem::take(&mut h.mode) {
-                HttpMode::LongPoll { owner: o, rcx, undo } if o == owner => (*rcx, undo),
+                HttpMode::LongPoll {
+                    owner: o,
+                    rcx,
+                    undo,
+                } if o == owner => (*rcx, undo),
                 other => {
                     h.mode = other;
                     return;
