@@ -62,10 +62,10 @@ fn sighup_without_a_token_file_changes_nothing() {
     assert_eq!(c.req("ping", "_", ""), "ok", "the server survives SIGHUP");
 }
 
-/// TLS and HTTP are not built yet: configuring them must fail loudly, never
-/// fall back to plain text or a closed port.
+/// TLS is not built yet: configuring it must fail loudly, never fall back to
+/// plain text.
 #[test]
-fn unsupported_tls_and_http_refuse_to_start() {
+fn unsupported_tls_refuses_to_start() {
     let dir = TempDir::new("unsupported");
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
@@ -84,7 +84,5 @@ fn unsupported_tls_and_http_refuse_to_start() {
     );
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TLS is not supported"));
-    let out = common::run_server_cmd(&["--port", "0", "--http-port", "16389"], &[]);
-    assert_eq!(out.status.code(), Some(78));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP API is not supported"));
+    // The HTTP API is built now (tests/http_*.rs); --http-port starts it.
 }
