@@ -595,11 +595,9 @@ impl Server {
             _ => return,
         };
         log::debug!("http: client gone before its long-poll answer; giving back {cmd:?}");
+        // Called while the outbox is being delivered: what this queues (the
+        // grant to the next waiter) is delivered by the same loop.
         let _ = self.with_state(|s, cx| s.apply(cx, owner, cmd));
-        // Called while the outbox is being delivered: deliver what the give
-        // back produced (the grant to the next waiter) now, or it would be
-        // overwritten when the outer delivery restores its buffer.
-        self.deliver_outbox();
     }
 
     /// The session has no request in progress: let the next waiting one run.
