@@ -810,6 +810,22 @@ fn check_replies(buf: &[u8], out: &mut Replies) -> Result<(), String> {
         if head.header("Date").is_none() || head.header("Server").is_none() {
             return Err(format!("no Date or Server: {head:?}"));
         }
+        // The headers §2.4 ties to a response.
+        let needs = [
+            (true, "Cache-Control"),
+            (
+                head.header("Content-Type") == Some("application/json"),
+                "X-Content-Type-Options",
+            ),
+            (head.status == 405, "Allow"),
+            (head.status == 401, "WWW-Authenticate"),
+            (head.status == 429, "Retry-After"),
+        ];
+        for (needed, name) in needs {
+            if needed && head.header(name).is_none() {
+                return Err(format!("no {name}: {head:?}"));
+            }
+        }
         if head.header("Content-Type") == Some("text/event-stream") {
             // The stream's body runs to the close.
             return Ok(());
