@@ -17,6 +17,9 @@ use crate::protocol::reply::Reply;
 #[derive(Debug, Clone)]
 pub struct ReplyCx {
     pub route: Option<&'static Route>,
+    /// The metrics `method` label of the request (http.md §9): `GET`,
+    /// `HEAD`, `POST`, `DELETE`, `OPTIONS` or `OTHER`.
+    pub method: &'static str,
     /// HTTP/1.0 or 1.1 (decides the `Connection` header).
     pub minor_version: u8,
     pub keep_alive: bool,
@@ -114,12 +117,15 @@ pub enum HttpMode {
     /// Between requests, or reading one.
     #[default]
     Idle,
-    /// A long-poll: `owner`'s parked command answers it through the outbox.
+    /// A long-poll: `owner`'s parked command answers it through the outbox;
+    /// `undo` gives its result back if the client is gone by then (§2.3).
     LongPoll { owner: OwnerId, rcx: Box<ReplyCx> },
     /// The request waits until its session has no request in progress.
     SessionWait(Box<Pending>),
-    /// A failed authentication answered after the delay (its bytes are ready).
-    AuthDelay(Box<[u8]>),
+    /// A failed authentication answered after the delay (its bytes are
+    /// ready); `close`: the response says `Connection: close`, so the
+    /// connection closes once it is written.
+    AuthDelay { bytes: Box<[u8]>, close: bool },
     /// An event stream (§7): pushes for this connection become events.
     Stream,
 }

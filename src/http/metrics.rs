@@ -92,7 +92,9 @@ fn sum(doc: &Value, name: &str, field: &str) -> f64 {
             Some(v) => v.as_f64().unwrap_or(0.0),
             None => 0.0,
         })
-        .sum()
+        // Not `.sum()`: the float sum of nothing is -0.0, which renders as
+        // `-0` for every gauge over an empty table.
+        .fold(0.0, |acc, v| acc + v)
 }
 
 fn total(doc: &Value, name: &str) -> u64 {
@@ -401,6 +403,14 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
+        // Sums over empty or absent tables are 0, not -0.
+        for line in [
+            "dflockd_semaphore_waiters 0",
+            "dflockd_barrier_participants 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
+        assert!(!text.contains(" -0\n"), "{text}");
         // Every sample line follows a TYPE line for its family.
         assert!(text.lines().next().is_some_and(|l| l.starts_with("# HELP")));
     }

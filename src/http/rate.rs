@@ -63,6 +63,22 @@ impl RateLimiter {
             false
         }
     }
+
+    /// Whether [`take`](Self::take) for `ip` at `now` would succeed, without
+    /// taking anything (for the `100 Continue` decision, http.md §2.2: the
+    /// request takes its token when it runs).
+    pub fn would_allow(&self, ip: IpAddr, now: u64) -> bool {
+        if self.rate == 0 {
+            return true;
+        }
+        let Some(b) = self.buckets.get(&ip) else {
+            // A new bucket starts full (and holds at least one token).
+            return self.burst > 0;
+        };
+        let refill = now.saturating_sub(b.last).saturating_mul(self.rate);
+        let cap = self.burst.saturating_mul(1000);
+        b.milli_tokens.saturating_add(refill).min(cap) >= 1000
+    }
 }
 
 #[cfg(test)]
@@ -90,6 +106,17 @@ mod tests {
         // Never more than the burst, however long the pause.
         let n = (0..10).filter(|_| r.take(A, 100_000)).count();
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn would_allow_predicts_take_without_taking() {
+        let mut r = RateLimiter::new(2, 2);
+        assert!(r.would_allow(A, 0));
+        assert!(r.take(A, 0) && r.would_allow(A, 0) && r.would_allow(A, 0));
+        assert!(r.take(A, 0));
+        assert!(!r.would_allow(A, 0) && !r.take(A, 0));
+        assert!(r.would_allow(A, 500) && r.take(A, 500));
+        assert!(RateLimiter::new(0, 0).would_allow(B, 0));
     }
 
     #[test]

@@ -96,12 +96,13 @@ impl Server {
         if http {
             conn.http = Some(Box::default());
             *self.http_per_ip.entry(ip).or_insert(0) += 1;
+            self.http_conns += 1;
         }
         entry.insert(conn);
         *self.per_ip.entry(ip).or_insert(0) += 1;
         self.state.on_connect_from(id, serial, peer.into());
         self.state.totals.connections_accepted += 1;
-        self.state.view.connections = self.conns.len();
+        self.refresh_connection_view();
         if http {
             self.arm_idle(id, deadline_after(now, super::http::REQUEST_TIMEOUT_MS));
         } else if self.net.read_timeout_ms > 0 {

@@ -357,9 +357,16 @@ impl Server {
 
     /// Apply the outbox: replies that complete parked commands (and, later, pushes).
     pub(super) fn deliver_outbox(&mut self) {
-        if self.outbox.is_empty() {
-            return;
+        // Delivery can run the state: an HTTP long-poll whose client left
+        // gives its grant or value back (http.rs `give_back`), which queues
+        // more for the next waiter, who may be gone too. Loop rather than
+        // recurse, so a chain of vanished waiters cannot grow the stack.
+        while !self.outbox.is_empty() {
+            self.deliver_outbox_once();
         }
+    }
+
+    fn deliver_outbox_once(&mut self) {
         let mut outbox = std::mem::take(&mut self.outbox);
         for out in outbox.drain(..) {
             match out {
@@ -411,10 +418,11 @@ impl Server {
                 Out::CloseSlow { conn } => self.close_slow(conn),
             }
         }
-        // Delivery never runs the state, so nothing new was queued: keep the
-        // emptied vector for its allocation.
-        debug_assert!(self.outbox.is_empty());
-        self.outbox = outbox;
+        // Keep the emptied vector for its allocation unless delivery queued
+        // more (see `deliver_outbox`).
+        if self.outbox.is_empty() {
+            self.outbox = outbox;
+        }
     }
 
     /// Flush `id` at the end of this loop iteration. Pushes from every signal

@@ -91,7 +91,7 @@ impl Server {
             if data.is_empty() {
                 return Stop::NeedInput;
             }
-            let (head, consumed, body_len) = match parse_head(data, &limits) {
+            let parsed = match parse_head(data, &limits) {
                 HeadParse::Incomplete => return Stop::NeedInput,
                 HeadParse::Error(e) => {
                     log::debug!("http conn {} from {}: {e}", c.serial, c.peer);
@@ -102,14 +102,6 @@ impl Server {
                     return Stop::Phase;
                 }
                 HeadParse::Complete { head, consumed } => {
-                    let body_len = head.content_length;
-                    if data.len() < consumed + body_len {
-                        if head.expect_continue && !h.sent_continue {
-                            write_continue(c.outbuf.vec());
-                            h.sent_continue = true;
-                        }
-                        return Stop::NeedInput;
-                    }
                     let owned = Head {
                         method: head.method,
                         method_raw: head.method_raw.to_owned(),
@@ -124,9 +116,47 @@ impl Server {
                             && head.access_control_request_method.is_some(),
                         expect_other: head.expect_other,
                     };
-                    (owned, consumed, body_len)
+                    (owned, consumed, head.content_length, head.expect_continue)
                 }
             };
+            let (head, consumed, body_len, expect_continue) = parsed;
+            if data.len() < consumed + body_len {
+                if expect_continue && !h.sent_continue {
+                    let peer = c.peer;
+                    if !self.may_continue(peer, &head) {
+                        // §2.2: the interim 100 is only for a head that passes
+                        // §3 up to routing. This one gets its final answer
+                        // now, and the connection closes after it: the client
+                        // may or may not send the body it held back, so the
+                        // next request's start is unknown (RFC 9110 §10.1.1).
+                        let Some(c) = live(&mut self.conns, id) else {
+                            return Stop::Phase;
+                        };
+                        let n = c.inbuf.len();
+                        c.inbuf.consume(n);
+                        let head = Head {
+                            keep_alive: false,
+                            ..head
+                        };
+                        self.handle_http(id, head, Vec::new());
+                        return Stop::Phase;
+                    }
+                    if let Some(c) = live(&mut self.conns, id) {
+                        write_continue(c.outbuf.vec());
+                        if let Some(h) = c.http.as_mut() {
+                            h.sent_continue = true;
+                        }
+                    }
+                }
+                return Stop::NeedInput;
+            }
+            let Some(c) = live(&mut self.conns, id) else {
+                return Stop::Phase;
+            };
+            let Some(h) = c.http.as_mut() else {
+                return Stop::Phase;
+            };
+            let data = c.inbuf.data();
             let body = data[consumed..consumed + body_len].to_vec();
             c.inbuf.consume(consumed + body_len);
             h.sent_continue = false;
@@ -134,8 +164,51 @@ impl Server {
                 c.req_start = self.clock.now();
             }
             self.handle_http(id, head, body);
+            // The client's end of input can arrive in the same read as the
+            // request; edge-triggered readiness will not report it again. A
+            // request that now waits (long-poll, session queue) or streams
+            // ends with its peer, as `serve` does for a close seen later
+            // (§2.3, §7); otherwise it would wait out its timeout, or a
+            // stream would live on forever.
+            if let Some(c) = live(&mut self.conns, id) {
+                let waits = c.http.as_ref().is_some_and(|h| h.ends_with_peer());
+                if waits && (c.read_closed || c.hup) && c.phase == Phase::Open {
+                    // Closing, not Dead: answers to the requests before it
+                    // still go out; the reap then cancels the wait.
+                    c.phase = Phase::Closing;
+                    return Stop::Phase;
+                }
+            }
         }
         Stop::Budget
+    }
+
+    /// Whether a head whose body has not arrived yet passes the checks of
+    /// §3.1 up to routing (steps 1–6), so that `100 Continue` may be sent
+    /// (§2.2). A predicate only: [`Self::handle_http`] gives the answer of a
+    /// head that fails, and takes the rate-limit token when the request runs.
+    fn may_continue(&self, peer: std::net::IpAddr, head: &Head) -> bool {
+        if head.expect_other {
+            return false;
+        }
+        if head.method == Method::Options {
+            return (head.preflight || options_exempt(&head.path))
+                || self.bearer_ok(head.authorization.as_deref());
+        }
+        let (operational, exempt) = match match_route(&head.method_raw, &head.path) {
+            RouteMatch::Found { route, .. } => (route.operational, route.auth_exempt),
+            // Routing found a route; its parameter (step 7) is judged later.
+            // Only parameterless routes are operational or auth-exempt.
+            RouteMatch::BadPath(_) => (false, false),
+            RouteMatch::NotFound | RouteMatch::MethodNotAllowed { .. } => return false,
+        };
+        if self.draining && !operational {
+            return false;
+        }
+        if !operational && !self.http_rate.would_allow(peer, self.clock.now()) {
+            return false;
+        }
+        exempt || self.bearer_ok(head.authorization.as_deref())
     }
 
     /// Admission (§3.1), routing and execution of one request.
@@ -147,6 +220,7 @@ impl Server {
         let peer = c.peer;
         let mut rcx = ReplyCx {
             route: None,
+            method: metric_method(head.method),
             minor_version: head.minor_version,
             keep_alive: head.keep_alive,
             head_only: head.method == Method::Head,
@@ -179,14 +253,21 @@ impl Server {
         if !operational && !self.http_rate.take(peer, now) {
             return self.write_error(id, &rcx, ApiError::new(429, "rate_limited"));
         }
-        // 4. CORS preflight and plain OPTIONS.
-        if head.method == Method::Options {
+        // 4. CORS preflight: needs no authentication (§3.2).
+        if head.method == Method::Options && head.preflight {
             return self.answer_options(id, &rcx, &head);
         }
-        // 5. bearer authentication.
-        let exempt = rcx.route.is_some_and(|r| r.auth_exempt);
+        // 5. bearer authentication, a plain OPTIONS included: only
+        // preflights and the exempt paths go without (§3.2).
+        let exempt = match head.method {
+            Method::Options => options_exempt(&head.path),
+            _ => rcx.route.is_some_and(|r| r.auth_exempt),
+        };
         if !exempt && !self.bearer_ok(head.authorization.as_deref()) {
             return self.delay_unauthorized(id, &rcx);
+        }
+        if head.method == Method::Options {
+            return self.answer_options(id, &rcx, &head);
         }
         // 6. routing.
         let (route, param) = match matched {
@@ -424,7 +505,7 @@ impl Server {
             Some(addr) => self.state.on_connect_from(owner, serial, addr),
             None => self.state.on_connect(owner, serial),
         }
-        self.state.view.http_sessions = self.sessions.count();
+        self.refresh_connection_view();
         self.arm_session_sweep();
         log::debug!("http session {serial} created by {peer}");
         let resp = api::session_created(api::SessionId(key), self.http_cfg.session_idle_timeout_s);
@@ -439,7 +520,7 @@ impl Server {
         };
         log::debug!("http session {} ended ({why})", s.serial);
         self.with_state(|st, cx| st.on_disconnect(cx, owner));
-        self.state.view.http_sessions = self.sessions.count();
+        self.refresh_connection_view();
         let gone = ApiError::new(410, "session_gone");
         for conn in s.busy.into_iter().chain(s.waiting) {
             let Some(h) = live(&mut self.conns, conn).and_then(|c| c.http.as_mut()) else {
@@ -540,7 +621,7 @@ impl Server {
             }
             HttpMode::Stream => {
                 self.sessions.stream_closed(peer);
-                self.state.view.http_sessions = self.sessions.count();
+                self.refresh_connection_view();
             }
             _ => {}
         }
@@ -559,7 +640,7 @@ impl Server {
             }
         }
         self.sessions.stream_opened(peer);
-        self.state.view.http_sessions = self.sessions.count();
+        self.refresh_connection_view();
         let now = self.clock.now();
         let date = self.dates.get(unix_secs()).to_owned();
         let cors = cors_of(rcx);
@@ -630,6 +711,16 @@ impl Server {
         Some(out)
     }
 
+    /// The `stats` counts (protocol.md §10, http.md §5): `connections` is the
+    /// open TCP and Dreadlock connections plus the live HTTP sessions, SSE
+    /// streams included — not HTTP connections, which come and go with
+    /// keep-alive; `server.http_sessions` is the sessions alone.
+    pub(super) fn refresh_connection_view(&mut self) {
+        let sessions = self.sessions.count();
+        self.state.view.http_sessions = sessions;
+        self.state.view.connections = self.conns.len() - self.http_conns + sessions;
+    }
+
     /// Periodic sweep for idle sessions (§5).
     pub(super) fn sweep_sessions(&mut self) {
         self.session_sweep_armed = false;
@@ -666,7 +757,7 @@ impl Server {
                 continue;
             };
             match std::mem::take(&mut h.mode) {
-                HttpMode::LongPoll { owner, mut rcx } => {
+                HttpMode::LongPoll { owner, mut rcx, .. } => {
                     self.with_state(|s, cx| s.cancel_parked(cx, owner));
                     if let Some(s) = self.sessions.get_mut(owner) {
                         s.busy = None;
@@ -715,6 +806,7 @@ impl Server {
             log::debug!("http conn {} from {}: request timeout", c.serial, c.peer);
             let rcx = ReplyCx {
                 route: None,
+                method: "OTHER",
                 minor_version: 1,
                 keep_alive: false,
                 head_only: false,
@@ -723,6 +815,11 @@ impl Server {
                 undo: None,
             };
             self.write_error(id, &rcx, ApiError::new(408, "request_timeout"));
+            // A timer, not readiness, got us here: queue the connection so the
+            // loop sees it closing once the 408 is out, as it does for the TCP
+            // idle close. Without this a client that stops sending keeps the
+            // socket open after `Connection: close`.
+            self.mark_ready(id);
             return None;
         }
         let due = deadline_after(c.last_rx, KEEP_ALIVE_IDLE_MS);
@@ -741,7 +838,7 @@ impl Server {
 
     fn render_metrics(&mut self) -> String {
         let doc = self.state.stats_json(self.clock.now());
-        let http_connections = self.conns.iter().filter(|(_, c)| c.http.is_some()).count();
+        let http_connections = self.http_conns;
         let extra = metrics::Extra {
             tcp_connections: self.conns.len() - http_connections,
             http_connections,
@@ -790,6 +887,8 @@ impl Server {
         let mut bytes = Vec::new();
         let resp = ApiError::new(401, "unauthorized").to_response();
         self.encode_api(&mut bytes, rcx, &resp, None);
+        // Counted now (its duration excludes the deliberate delay).
+        self.count_response(rcx, 401);
         let Some(c) = live(&mut self.conns, id) else {
             return;
         };
@@ -799,7 +898,10 @@ impl Server {
             c.peer
         );
         if let Some(h) = c.http.as_mut() {
-            h.mode = HttpMode::AuthDelay(bytes.into_boxed_slice());
+            h.mode = HttpMode::AuthDelay {
+                bytes: bytes.into_boxed_slice(),
+                close: !rcx.keep_alive,
+            };
         }
         let at = deadline_after(self.clock.now(), auth::FAILURE_DELAY_MS);
         self.wheel.insert(at, Timer::AuthFail { conn: id });
@@ -813,8 +915,14 @@ impl Server {
         let Some(h) = c.http.as_mut() else {
             return;
         };
-        if let HttpMode::AuthDelay(bytes) = std::mem::take(&mut h.mode) {
+        if let HttpMode::AuthDelay { bytes, close } = std::mem::take(&mut h.mode) {
             c.outbuf.extend(&bytes);
+            // As `write_raw` does for every other response: a 401 to a
+            // `Connection: close` request (or one sent while draining, §8)
+            // says `Connection: close` and must be followed by the close.
+            if close {
+                c.phase = Phase::Closing;
+            }
         }
         self.flush(id);
         self.mark_ready(id);
@@ -835,8 +943,9 @@ impl Server {
         }
         match allowed_methods(&head.path) {
             Some(allow) => {
-                let mut allow = allow.header_value();
-                allow.push_str(", OPTIONS");
+                // `header_value` already ends with OPTIONS (the server always
+                // answers it); adding it again listed OPTIONS twice.
+                let allow = allow.header_value();
                 let resp = api::no_content();
                 self.write_api(id, rcx, resp, Some(&allow));
             }
@@ -912,17 +1021,10 @@ impl Server {
     }
 
     fn count_response(&mut self, rcx: &ReplyCx, status: u16) {
-        let (method, path) = match rcx.route {
-            Some(r) => (
-                if rcx.head_only {
-                    "HEAD"
-                } else {
-                    r.method.as_str()
-                },
-                r.template,
-            ),
-            None => ("OTHER", "unmatched"),
-        };
+        // The request's method also when no route matched: `GET /nope` is
+        // {method="GET",path="unmatched"} (§9).
+        let path = rcx.route.map_or("unmatched", |r| r.template);
+        let method = rcx.method;
         let took = self.clock.now().saturating_sub(rcx.started);
         self.http_stats.record(method, path, status, took);
         if status == 429 {
@@ -939,6 +1041,24 @@ impl Server {
             c.phase = Phase::Closing;
         }
         self.flush(id);
+    }
+}
+
+/// Whether a plain `OPTIONS` on `path` needs no authentication: the path is
+/// one of the exempt ones (`/health`, `/ready`, `/v1/openapi.json`, §3.2).
+fn options_exempt(path: &str) -> bool {
+    matches!(match_route("GET", path), RouteMatch::Found { route, .. } if route.auth_exempt)
+}
+
+/// The metrics `method` label of a request method (§9).
+fn metric_method(m: Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Delete => "DELETE",
+        Method::Options => "OPTIONS",
+        Method::Patch | Method::Other => "OTHER",
     }
 }
 

@@ -96,6 +96,8 @@ pub struct Server {
     per_ip: HashMap<IpAddr, u32>,
     /// HTTP connections per client IP (`--http-max-connections-per-ip`).
     http_per_ip: HashMap<IpAddr, u32>,
+    /// Open HTTP connections (they are not `stats` `connections`).
+    http_conns: usize,
     http_cfg: HttpConfig,
     sessions: Sessions,
     session_sweep_armed: bool,
@@ -195,6 +197,7 @@ impl Server {
             buffer_bytes: Vec::new(),
             per_ip: HashMap::new(),
             http_per_ip: HashMap::new(),
+            http_conns: 0,
             http_rate: RateLimiter::new(cfg.http.rate_limit_per_ip, cfg.http.rate_limit_burst),
             http_cfg: cfg.http.clone(),
             sessions: Sessions::default(),
@@ -393,13 +396,14 @@ impl Server {
         release_ip(&mut self.per_ip, conn.peer);
         if let Some(h) = conn.http.take() {
             release_ip(&mut self.http_per_ip, conn.peer);
+            self.http_conns -= 1;
             self.on_http_close(id, h.mode, conn.peer);
         }
         if let Some(g) = self.gens.get_mut(id.slot as usize) {
             *g = g.wrapping_add(1);
         }
         self.with_state(|s, cx| s.on_disconnect(cx, id));
-        self.state.view.connections = self.conns.len();
+        self.refresh_connection_view();
         self.shrink_tables();
         self.refusals.closed(&conn);
     }
