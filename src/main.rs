@@ -1,6 +1,7 @@
 //! `dflockd`: parse the configuration, set up logging, run the server.
 
 use dflockd::config::{self, Action};
+use dflockd::error::StartupError;
 use dflockd::server::Server;
 use std::process::ExitCode;
 
@@ -14,12 +15,6 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code() as u8);
         }
     };
-    // TLS is specified but not built yet. Refuse rather than silently serve
-    // plain text.
-    if cfg.tls.is_some() {
-        eprintln!("dflockd: --tls-cert/--tls-key: TLS is not supported by this build yet");
-        return ExitCode::from(78);
-    }
     env_logger::Builder::new()
         .parse_filters(&cfg.log_filter)
         .format_timestamp_millis()
@@ -32,7 +27,12 @@ fn main() -> ExitCode {
         Err(e) => {
             log::error!("{e}");
             eprintln!("dflockd: {e}");
-            return ExitCode::from(1);
+            // A TLS file that changed since it was validated is a configuration error.
+            let code = match e {
+                StartupError::Tls(_) => config::EX_CONFIG,
+                _ => 1,
+            };
+            return ExitCode::from(code as u8);
         }
     };
     ExitCode::from(server.run() as u8)

@@ -7,9 +7,10 @@
 //!
 //! Invariants:
 //! - A returned [`Config`] is fully valid: every range, the §4 cross-field rules, a
-//!   resolved host, a readable TLS cert/key pair, a token that satisfies the token rules
-//!   and a fence state file that is absent or well formed. Nothing else is checked
-//!   later, except full PEM validation (the TLS module) and the fence reservation.
+//!   resolved host, TLS files that load (PEM content, key matching the certificate,
+//!   client CA bundle; checked by `net::tls::load`, so `--check-config` checks them too),
+//!   a token that satisfies the token rules and a fence state file that is absent or
+//!   well formed. Nothing else is checked later, except the fence reservation.
 //! - Nothing here creates, writes or binds anything, and nothing here reads the process
 //!   environment: every variable goes through the caller's `env` closure, so tests are
 //!   hermetic. clap only sees the command line, and every value is a `String` we
@@ -43,6 +44,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use clap::error::ErrorKind;
 
+pub use read::io_reason;
 pub use values::parse_fence_state;
 
 // ---- Exit statuses (config.md §9, sysexits.h) ----
@@ -167,12 +169,17 @@ pub struct Limits {
     pub max_connections_per_ip: u64,
 }
 
-/// The TLS certificate chain and key files. Both were readable at start; their PEM
-/// content is validated by the TLS module (and re-read on SIGHUP).
+/// The TLS files. At start they were read and checked by the TLS module
+/// (`net::tls::load`: PEM content, the key against the certificate, the CA bundle);
+/// SIGHUP re-reads all of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
+    /// Certificate chain, leaf first.
     pub cert: PathBuf,
+    /// The leaf's private key.
     pub key: PathBuf,
+    /// CA bundle for client certificates; `Some` = mutual TLS (certificates required).
+    pub client_ca: Option<PathBuf>,
 }
 
 /// HTTP API settings (config.md §3.7); unused while `Config::http_port` is 0.

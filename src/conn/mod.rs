@@ -1,14 +1,19 @@
-//! One client connection: socket, buffers, readiness and protocol phase.
-//! Plain data plus small methods; the server drives it.
+//! One client connection: transport (plain or TLS socket), buffers, readiness
+//! and protocol phase. Plain data plus small methods; the server drives it.
+//!
+//! Lifecycle: accepted (a TLS connection starts its handshake, with a 10 s
+//! deadline) → `Open` ⇄ `Parked` → `Closing` (flush what is pending, TLS
+//! records included) → `Dead` → closed after the loop iteration (TLS sends
+//! `close_notify` first).
 
 pub mod buffer;
 pub mod http;
 
+use crate::net::transport::Transport;
 use crate::owner::OwnerId;
 use crate::protocol::reply::{DreadReply, Reply, Status};
 use crate::timer::wheel::TimerKey;
 use buffer::{InBuf, OutBuf};
-use mio::net::TcpStream;
 use std::net::IpAddr;
 
 /// Where a connection is in its life.
@@ -30,7 +35,7 @@ pub enum Phase {
 pub struct Conn {
     pub id: OwnerId,
     pub serial: u64,
-    pub stream: TcpStream,
+    pub transport: Transport,
     pub peer: IpAddr,
     pub inbuf: InBuf,
     pub outbuf: OutBuf,
@@ -66,11 +71,11 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(id: OwnerId, serial: u64, stream: TcpStream, peer: IpAddr, now: u64) -> Self {
+    pub fn new(id: OwnerId, serial: u64, transport: Transport, peer: IpAddr, now: u64) -> Self {
         Conn {
             id,
             serial,
-            stream,
+            transport,
             peer,
             inbuf: InBuf::default(),
             outbuf: OutBuf::default(),
@@ -102,6 +107,12 @@ impl Conn {
         } else {
             Reply::Status(plain)
         }
+    }
+
+    /// Output not yet on the wire: replies in `outbuf`, or TLS records queued
+    /// in rustls (`wants_write()`, which also covers handshake messages and alerts).
+    pub fn has_pending_output(&self) -> bool {
+        !self.outbuf.is_empty() || self.transport.wants_write()
     }
 
     pub fn is_closing(&self) -> bool {

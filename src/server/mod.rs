@@ -8,6 +8,7 @@ mod dispatch;
 mod http;
 mod memory;
 mod shutdown;
+mod tls;
 pub mod tokens;
 
 use crate::config::{Config, HttpConfig};
@@ -111,11 +112,20 @@ pub struct Server {
     signals: Signals,
     draining: bool,
     stop_now: bool,
+    /// TLS files and configurations; `None` = plain text on every listener.
+    tls: Option<tls::TlsRuntime>,
 }
 
 impl Server {
     /// Bind every listener, reserve the first fence block, and get ready to run.
     pub fn bind(cfg: &Config) -> Result<Server, StartupError> {
+        let tls = match &cfg.tls {
+            Some(files) => Some(tls::TlsRuntime {
+                material: crate::net::tls::load(files).map_err(StartupError::Tls)?,
+                files: files.clone(),
+            }),
+            None => None,
+        };
         let poll = Poll::new().map_err(StartupError::Io)?;
         let mut listeners = Vec::new();
         let mut binds = vec![(SocketAddr::new(cfg.host, cfg.port), "tcp")];
@@ -173,6 +183,8 @@ impl Server {
             gc_interval_ms: cfg.gc_interval_s.saturating_mul(1000),
             gc_max_idle_ms: cfg.gc_max_idle_s.saturating_mul(1000),
         };
+        let mut state = State::new(state_cfg, fences);
+        state.view.tls = tls.as_ref().map(tls::TlsRuntime::view);
         Ok(Server {
             poll,
             events: Events::with_capacity(1024),
@@ -194,11 +206,12 @@ impl Server {
             wheel: Wheel::new(clock.now()),
             clock,
             outbox: Vec::new(),
-            state: State::new(state_cfg, fences),
+            state,
             net,
             signals,
             draining: false,
             stop_now: false,
+            tls,
         })
     }
 
@@ -215,6 +228,21 @@ impl Server {
     pub fn run(mut self) -> i32 {
         for (addr, kind) in self.local_addrs() {
             log::info!("listening on {addr} ({kind})");
+        }
+        match &self.tls {
+            None => log::info!("TLS off"),
+            Some(rt) => log::info!(
+                "TLS on every listener (certificate {}, valid until {}; client certificates {})",
+                rt.files.cert.display(),
+                rt.material
+                    .not_after
+                    .map_or_else(|| "unknown".to_owned(), crate::net::x509::rfc3339),
+                if rt.material.client_auth {
+                    "required"
+                } else {
+                    "not requested"
+                }
+            ),
         }
         let names: Vec<String> = self
             .local_addrs()
@@ -365,9 +393,10 @@ impl Server {
             return;
         }
         let mut conn = self.conns.remove(id.slot as usize);
-        if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
+        if let Err(e) = self.poll.registry().deregister(conn.transport.socket()) {
             log::debug!("conn {}: deregister failed: {e}", conn.serial);
         }
+        self.close_transport(&mut conn.transport, conn.serial);
         for t in [conn.idle_timer, conn.write_timer].into_iter().flatten() {
             self.wheel.cancel(t);
         }

@@ -134,17 +134,21 @@ impl Server {
 }
 
 impl Server {
-    /// SIGHUP: re-read the auth token file (config.md §7). New authentications
-    /// use the new token; authenticated connections stay authenticated. On
-    /// failure the old token stays in use. TLS material is reloaded here too
-    /// once TLS exists.
+    /// SIGHUP: re-read the TLS files and the auth token file (config.md §7).
+    /// New handshakes use the new certificate; new authentications use the
+    /// new token; open connections keep working, authenticated ones stay
+    /// authenticated. On a failure the old material stays in use.
     fn reload(&mut self) {
         let now_us = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros());
         sd_notify(&format!("RELOADING=1\nMONOTONIC_USEC={now_us}"));
+        let tls = self.reload_tls();
         match &self.net.auth_token_file {
-            None => log::info!("reload: nothing to reload (no --auth-token-file)"),
+            None if !tls => {
+                log::info!("reload: nothing to reload (no TLS files, no --auth-token-file)")
+            }
+            None => {}
             Some(path) => match crate::config::reload_auth_token(path) {
                 Ok(token) => {
                     self.net.auth_token = Some(token);
