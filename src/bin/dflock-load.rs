@@ -13,6 +13,8 @@
 mod cli;
 #[path = "dflock_load/conn.rs"]
 mod conn;
+#[path = "dflock_load/connect.rs"]
+mod connect;
 #[path = "dflock_load/report.rs"]
 mod report;
 #[path = "dflock_load/util.rs"]
@@ -86,12 +88,30 @@ fn key_for(args: &Args, i: usize) -> Vec<u8> {
         Mode::Counter => format!("{p}:counter:{i}"),
         Mode::Pipeline => format!("{p}:pipeline:{i}"),
         Mode::Pubsub => format!("{p}:publisher:{i}"),
+        Mode::Connect => format!("{p}:connect:{i}"),
     };
     k.into_bytes()
 }
 
+/// The TLS client configuration and server name for `--tls-ca`, if given.
+fn tls_of(args: &Args) -> Result<Option<conn::Tls>, String> {
+    let Some(ca) = &args.tls_ca else {
+        return Ok(None);
+    };
+    let host = args
+        .server
+        .rsplit_once(':')
+        .map_or(args.server.as_str(), |(h, _)| h);
+    let name = args.tls_server_name.as_deref().unwrap_or(host);
+    conn::Tls::new(ca, name.trim_start_matches('[').trim_end_matches(']')).map(Some)
+}
+
 fn run(args: &Args) -> Result<Summary, String> {
     let addr = resolve(&args.server)?;
+    let tls = tls_of(args)?;
+    if args.mode == Mode::Connect {
+        return connect::run(args, addr, tls);
+    }
     let threads = args.threads as usize;
     let channel = format!("{}.pubsub", args.key_prefix).into_bytes();
 
@@ -115,13 +135,22 @@ fn run(args: &Args) -> Result<Summary, String> {
     let mut per_thread: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
     if args.mode == Mode::Pubsub {
         for i in 0..args.subscribers() as usize {
-            let c = Conn::open(addr, i, true, &channel, &setup_sub, args.reply_timeout)?;
+            let c = Conn::open(
+                addr,
+                tls.as_ref(),
+                i,
+                true,
+                &channel,
+                &setup_sub,
+                args.reply_timeout,
+            )?;
             per_thread[i % threads].push(c);
         }
     }
     for i in 0..args.connections as usize {
         let c = Conn::open(
             addr,
+            tls.as_ref(),
             i,
             false,
             &key_for(args, i),
