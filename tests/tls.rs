@@ -353,6 +353,16 @@ fn dreadlock_over_tls() {
     assert_eq!(a.line().expect("reply"), "u unlocked\r\n");
     // The same port serves the three-line protocol, inside TLS too.
     assert_eq!(b.req("ping", "_", "").expect("ping"), "ok");
+    // The crate's provider prefers X25519 (rustls 0.23.48's ring list starts with P-384).
+    let conn = &b.io.get_ref().conn;
+    assert_eq!(
+        conn.negotiated_key_exchange_group().map(|g| g.name()),
+        Some(rustls::NamedGroup::X25519)
+    );
+    assert_eq!(
+        conn.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
 }
 
 // ---- outside clients: curl and openssl ----
