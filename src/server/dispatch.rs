@@ -473,6 +473,7 @@ impl Server {
                 self.mark_ready(conn);
             }
             Timer::Handshake { conn } => self.handshake_deadline(conn),
+            Timer::Watchdog => self.feed_watchdog(),
             Timer::Shutdown => {
                 log::info!("shutdown timeout passed; closing remaining connections");
                 self.stop_now = true;

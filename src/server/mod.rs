@@ -114,6 +114,8 @@ pub struct Server {
     stop_now: bool,
     /// TLS files and configurations; `None` = plain text on every listener.
     tls: Option<tls::TlsRuntime>,
+    /// Feed the systemd watchdog this often (ms); `None` = no watchdog.
+    watchdog_ms: Option<u64>,
 }
 
 impl Server {
@@ -212,6 +214,7 @@ impl Server {
             draining: false,
             stop_now: false,
             tls,
+            watchdog_ms: shutdown::watchdog_interval_ms(&|k| std::env::var(k).ok()),
         })
     }
 
@@ -254,6 +257,7 @@ impl Server {
             names.join(", ")
         ));
         self.clock.update();
+        self.feed_watchdog();
         self.with_state(|s, cx| s.start(cx));
         let mut failures = 0;
         loop {

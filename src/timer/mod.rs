@@ -76,4 +76,6 @@ pub enum Timer {
     SessionSweep,
     /// A TLS connection's handshake deadline (protocol.md §4.1: 10 s).
     Handshake { conn: OwnerId },
+    /// Time to send `WATCHDOG=1` to the service manager (config.md §8.1).
+    Watchdog,
 }
