@@ -205,7 +205,7 @@ pub enum Handshake {
     InProgress,
     /// Done and flushed (and reported once through `take_established`).
     Established,
-    /// Protocol error, plaintext, or closed: no more TLS on this connection.
+    /// A TLS error or plain text before the handshake completed.
     Failed,
 }
 
