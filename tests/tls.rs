@@ -637,18 +637,19 @@ fn plaintext_on_a_tls_port_is_closed_with_a_log_line() {
             Err(e) => assert_ne!(e.kind(), ErrorKind::WouldBlock, "not closed: {e}"),
         }
     }
-    let lines = server.stderr_lines();
-    let warned = lines
-        .iter()
-        .filter(|l| l.contains("plain text on a TLS port, closing"))
-        .count();
-    assert!(
-        warned == 2
-            || server
-                .wait_for_log("plain text", Duration::from_secs(5))
-                .is_some(),
-        "{lines:?}"
-    );
+    // One warning line per connection (both ports).
+    let warned = || {
+        server
+            .stderr_lines()
+            .iter()
+            .filter(|l| l.contains("plain text on a TLS port, closing"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while warned() < 2 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(warned(), 2, "{:?}", server.stderr_lines());
     // Plain text counts as a failed handshake; a real client still works.
     let mut c = TlsLine::connect(tcp, rustls_config(&pki.ca_pem, None)).expect("tls");
     assert_eq!(wait_for_stat(&mut c, "handshakes_failed", 2), 2);
@@ -660,22 +661,24 @@ fn stalled_handshakes_are_closed_at_10_s() {
     let pki = Pki::new("tls-stall");
     let (_server, [tcp, _, _]) = start(&pki.server_args());
     // Half send a TLS record header that promises 512 bytes and stop; half send nothing.
-    let started = Instant::now();
-    let mut socks: Vec<Option<TcpStream>> = (0..STALLED)
+    let mut socks: Vec<Option<(TcpStream, Instant)>> = (0..STALLED)
         .map(|i| {
             let mut s = TcpStream::connect(tcp).expect("connect");
+            let opened = Instant::now();
             if i % 2 == 0 {
                 s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).expect("send");
             }
             s.set_nonblocking(true).expect("nonblocking");
-            Some(s)
+            Some((s, opened))
         })
         .collect();
-    let mut closed_at: Vec<f64> = Vec::with_capacity(STALLED);
+    // Seconds from each connect to the close the client saw.
+    let mut lived: Vec<f64> = Vec::with_capacity(STALLED);
     let mut buf = [0u8; 64];
-    while closed_at.len() < STALLED && started.elapsed() < Duration::from_secs(20) {
+    let give_up = Instant::now() + Duration::from_secs(30);
+    while lived.len() < STALLED && Instant::now() < give_up {
         for slot in socks.iter_mut() {
-            let Some(sock) = slot else { continue };
+            let Some((sock, opened)) = slot else { continue };
             let done = loop {
                 match sock.read(&mut buf) {
                     Ok(0) => break true,
@@ -685,23 +688,19 @@ fn stalled_handshakes_are_closed_at_10_s() {
                 }
             };
             if done {
-                closed_at.push(started.elapsed().as_secs_f64());
+                lived.push(opened.elapsed().as_secs_f64());
                 *slot = None;
             }
         }
         thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(
-        closed_at.len(),
-        STALLED,
-        "every stalled connection is closed"
-    );
-    let first = closed_at.iter().copied().fold(f64::MAX, f64::min);
-    let last = closed_at.iter().copied().fold(0.0, f64::max);
-    // Opening 1,000 connections takes a moment: the earliest was opened at
-    // `started`, the latest a little after, so allow for that on the late side.
-    assert!(first >= 9.9, "closed early: {first:.2} s");
-    assert!(last <= 13.0, "closed late: {last:.2} s");
+    assert_eq!(lived.len(), STALLED, "every stalled connection is closed");
+    let first = lived.iter().copied().fold(f64::MAX, f64::min);
+    let last = lived.iter().copied().fold(0.0, f64::max);
+    // Never before 10 s (the server accepts after the connect, so its clock
+    // starts later); the late side allows for a loaded machine and the 50 ms polling.
+    assert!(first >= 9.95, "closed early: {first:.2} s");
+    assert!(last <= 14.0, "closed late: {last:.2} s");
     let mut c = TlsLine::connect(tcp, rustls_config(&pki.ca_pem, None)).expect("tls");
     assert_eq!(
         wait_for_stat(&mut c, "handshakes_failed", STALLED as u64 / 2),
