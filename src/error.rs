@@ -10,6 +10,8 @@ pub enum StartupError {
         source: std::io::Error,
     },
     Fence(String),
+    /// A TLS file could not be used (names the flag and the path). Exit 78.
+    Tls(crate::net::tls::TlsLoadError),
     Io(std::io::Error),
 }
 
@@ -18,6 +20,7 @@ impl fmt::Display for StartupError {
         match self {
             StartupError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             StartupError::Fence(msg) => write!(f, "{msg}"),
+            StartupError::Tls(e) => write!(f, "{e}"),
             StartupError::Io(e) => write!(f, "{e}"),
         }
     }

@@ -18,6 +18,9 @@
 //! * **Tokens.** Listener and signal tokens sit at the top of the `usize` range;
 //!   connection tokens are slab keys. Everything that outlives an event stores a
 //!   `OwnerId { slot, gen }`, so a stale reference never reaches a reused slot.
+//! * **TLS is a wrapper.** `net::transport::Transport` is plain TCP or a
+//!   rustls connection; `read_into`/`write_from` give both the same outcomes,
+//!   so parsers, the HTTP layer and the state see plaintext only.
 //! * **Pure core.** `protocol::*`, `timer::wheel` and `state::*` do no IO and
 //!   read no clock: time is injected as milliseconds once per loop iteration.
 //! * **Invariants.** Strict FIFO with no barging; a timer never fires before its
@@ -30,6 +33,7 @@ pub mod config;
 pub mod conn;
 pub mod error;
 pub mod http;
+pub mod net;
 pub mod owner;
 pub mod peer;
 pub mod protocol;

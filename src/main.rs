@@ -1,6 +1,7 @@
 //! `dflockd`: parse the configuration, set up logging, run the server.
 
 use dflockd::config::{self, Action};
+use dflockd::error::StartupError;
 use dflockd::server::Server;
 use std::process::ExitCode;
 
@@ -28,7 +29,12 @@ fn main() -> ExitCode {
         Err(e) => {
             // Once, as one clean line (not also through the logger).
             eprintln!("dflockd: {e}");
-            return ExitCode::from(1);
+            // A TLS file that changed since it was validated is a configuration error.
+            let code = match e {
+                StartupError::Tls(_) => config::EX_CONFIG,
+                _ => 1,
+            };
+            return ExitCode::from(code as u8);
         }
     };
     ExitCode::from(server.run() as u8)

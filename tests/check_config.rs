@@ -320,18 +320,18 @@ fn hand_cases(dir: &TempDir) -> Vec<Case> {
             78,
             "DFLOCKD_FENCE_STATE_FILE",
         ),
-        // Valid settings this build cannot serve (config/unbuilt.rs).
+        // TLS files that do not hold what they must.
         c(
             &["--tls-cert", &cert, "--tls-key", &key],
             &[],
             78,
-            "TLS is not supported",
+            "no PEM CERTIFICATE block found",
         ),
         c(
             &[],
             &[("DFLOCKD_TLS_CERT", &cert), ("DFLOCKD_TLS_KEY", &key)],
             78,
-            "TLS is not supported",
+            "no PEM CERTIFICATE block found",
         ),
         // Usage errors.
         c(&["--prot=1"], &[], 64, "--prot"),
@@ -426,25 +426,23 @@ fn every_other_refusal_is_refused_alike() {
     }
 }
 
-/// The exact messages of the refusals that used to pass `--check-config`.
+/// The exact message when a TLS file holds no certificate: `--check-config`
+/// reads the files as a start does.
 #[test]
-fn unbuilt_features_are_refused_by_check_config() {
-    let dir = TempDir::new("check-config-unbuilt");
+fn bad_tls_files_are_refused_by_check_config() {
+    let dir = TempDir::new("check-config-tls");
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     std::fs::write(&cert, "x").expect("write cert");
     std::fs::write(&key, "x").expect("write key");
     let (cert, key) = (cert.to_str().expect("UTF-8"), key.to_str().expect("UTF-8"));
-    let cases: [(&[&str], &str); 1] = [(
-        &["--check-config", "--tls-cert", cert, "--tls-key", key],
-        "dflockd: --tls-cert/--tls-key: TLS is not supported by this build yet\n",
-    )];
-    for (args, message) in cases {
-        let out = run_server_cmd(args, &[]);
-        assert_eq!(out.status.code(), Some(78), "{args:?}");
-        assert_eq!(text(&out.stderr), message, "{args:?}");
-        assert!(!text(&out.stdout).contains("configuration ok"), "{args:?}");
-    }
+    let args = ["--check-config", "--tls-cert", cert, "--tls-key", key];
+    let message =
+        format!("dflockd: invalid --tls-cert \"{cert}\": no PEM CERTIFICATE block found\n");
+    let out = run_server_cmd(&args, &[]);
+    assert_eq!(out.status.code(), Some(78), "{args:?}");
+    assert_eq!(text(&out.stderr), message, "{args:?}");
+    assert!(!text(&out.stdout).contains("configuration ok"), "{args:?}");
 }
 
 /// The boundary: a port in use and a fence file that does not exist yet are not

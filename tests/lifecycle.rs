@@ -320,6 +320,64 @@ fn sd_notify_ready_and_stopping() {
     );
 }
 
+/// The watchdog (config.md §8.1): `WATCHDOG=1` every `WATCHDOG_USEC`/2 from
+/// the loop, only for the process `WATCHDOG_PID` names (or any when unset).
+#[test]
+fn sd_notify_watchdog_at_half_the_interval() {
+    let dir = TempDir::new("watchdog");
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let notify = path.to_str().unwrap();
+    // 400 ms → fed every 200 ms.
+    let server = Server::start_env(
+        &[],
+        &[("NOTIFY_SOCKET", notify), ("WATCHDOG_USEC", "400000")],
+    );
+    let mut buf = [0u8; 4096];
+    let mut feeds = Vec::new();
+    let started = std::time::Instant::now();
+    while feeds.len() < 6 {
+        let n = sock.recv(&mut buf).expect("a notification");
+        if String::from_utf8_lossy(&buf[..n])
+            .split('\n')
+            .any(|l| l == "WATCHDOG=1")
+        {
+            feeds.push(started.elapsed().as_secs_f64());
+        }
+    }
+    // Five intervals between six feeds: about 1 s (less only by delivery jitter).
+    let span = feeds[5] - feeds[0];
+    assert!(
+        (0.9..2.5).contains(&span),
+        "six feeds over {span:.3} s: {feeds:?}"
+    );
+    assert_eq!(server.client().req("ping", "_", ""), "ok");
+    drop(server);
+
+    // WATCHDOG_PID naming another process: no feeding.
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    while sock.recv(&mut buf).is_ok() {}
+    sock.set_read_timeout(Some(Duration::from_millis(600)))
+        .unwrap();
+    let _server = Server::start_env(
+        &[],
+        &[
+            ("NOTIFY_SOCKET", notify),
+            ("WATCHDOG_USEC", "200000"),
+            ("WATCHDOG_PID", "1"),
+        ],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_millis(600);
+    while std::time::Instant::now() < deadline {
+        let Ok(n) = sock.recv(&mut buf) else { break };
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(!msg.split('\n').any(|l| l == "WATCHDOG=1"), "fed: {msg:?}");
+    }
+}
+
 // ---------------------------------------------------------------- flags and exit statuses
 
 fn stderr_of(out: &std::process::Output) -> String {

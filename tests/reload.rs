@@ -1,7 +1,7 @@
 //! SIGHUP reload (config.md §7): the auth token file is re-read; new
 //! authentications use the new token, authenticated connections stay, and a
-//! bad file keeps the old token. The process survives the signal. Also: the
-//! not-yet-built TLS and HTTP listeners refuse to start instead of degrading.
+//! bad file keeps the old token. The process survives the signal. (TLS reloads
+//! are tested in tls.rs.)
 
 mod common;
 
@@ -112,28 +112,4 @@ fn sighup_without_a_token_file_changes_nothing() {
             .is_some()
     );
     assert_eq!(c.req("ping", "_", ""), "ok", "the server survives SIGHUP");
-}
-
-/// TLS is not built yet: configuring it must fail loudly, never fall back to
-/// plain text.
-#[test]
-fn unsupported_tls_refuses_to_start() {
-    let dir = TempDir::new("unsupported");
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    std::fs::write(&cert, "x").unwrap();
-    std::fs::write(&key, "x").unwrap();
-    let out = common::run_server_cmd(
-        &[
-            "--port",
-            "0",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(78));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS is not supported"));
 }

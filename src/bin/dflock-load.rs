@@ -14,6 +14,8 @@
 mod cli;
 #[path = "dflock_load/conn.rs"]
 mod conn;
+#[path = "dflock_load/connect.rs"]
+mod connect;
 #[path = "dflock_load/http.rs"]
 mod http;
 #[path = "dflock_load/report.rs"]
@@ -90,12 +92,28 @@ fn key_for(args: &Args, i: usize) -> Vec<u8> {
         Mode::Counter => format!("{p}:counter:{i}"),
         Mode::Pipeline => format!("{p}:pipeline:{i}"),
         Mode::Pubsub => format!("{p}:publisher:{i}"),
+        Mode::Connect => format!("{p}:connect:{i}"),
     };
     k.into_bytes()
 }
 
+/// The TLS client configuration and server name for `--tls-ca`, if given.
+fn tls_of(args: &Args) -> Result<Option<conn::Tls>, String> {
+    let Some(ca) = &args.tls_ca else {
+        return Ok(None);
+    };
+    let server = args.server();
+    let host = server.rsplit_once(':').map_or(server, |(h, _)| h);
+    let name = args.tls_server_name.as_deref().unwrap_or(host);
+    conn::Tls::new(ca, name.trim_start_matches('[').trim_end_matches(']')).map(Some)
+}
+
 fn run(args: &Args) -> Result<Summary, String> {
     let addr = resolve(args.server())?;
+    let tls = tls_of(args)?;
+    if args.mode == Mode::Connect {
+        return connect::run(args, addr, tls);
+    }
     let threads = args.threads as usize;
     let channel = format!("{}.pubsub", args.key_prefix).into_bytes();
 
@@ -135,7 +153,7 @@ fn run(args: &Args) -> Result<Summary, String> {
                 let target = HttpTarget::Stream(&stream_target);
                 Conn::open_http(addr, i, &channel, target, &http_setup, rt)?
             } else {
-                Conn::open(addr, i, true, &channel, &setup_sub, rt)?
+                Conn::open(addr, tls.as_ref(), i, true, &channel, &setup_sub, rt)?
             };
             per_thread[i % threads].push(c);
         }
@@ -146,7 +164,7 @@ fn run(args: &Args) -> Result<Summary, String> {
             let path = http_worker::path_for(args.mode, &key, &channel);
             Conn::open_http(addr, i, &key, HttpTarget::Path(&path), &http_setup, rt)?
         } else {
-            Conn::open(addr, i, false, &key, &setup_worker, rt)?
+            Conn::open(addr, tls.as_ref(), i, false, &key, &setup_worker, rt)?
         };
         per_thread[i % threads].push(c);
     }

@@ -8,7 +8,7 @@
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use dflockd::client::{Client, ClientOptions, Error, Guard, MAX_SECONDS, Session};
+use dflockd::client::{Client, ClientOptions, Error, Guard, MAX_SECONDS, Session, TlsOptions};
 use serde_json::Value;
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -30,7 +30,7 @@ const EXIT_NOT_FOUND: u8 = 127;
 const EXIT_STATUS: &str = "Exit status:
   0    success
   1    not acquired within --timeout; key or list item not found; CAS conflict
-  2    usage error (bad flags or arguments, unreadable --auth-token-file)
+  2    usage error (bad flags or arguments, unreadable --auth-token-file or TLS file)
   3    server or connection error (unreachable, refused, auth failed, ...)
   4    lock/leadership lost while the command ran (the command was signalled)
   126  the command could not be executed; 127 it was not found
@@ -83,7 +83,29 @@ struct Cli {
     )]
     auth_token_file: Option<PathBuf>,
 
-    /// Seconds to wait for a TCP connection
+    /// Speak TLS, trusting the CA certificates in this PEM file (servers started with --tls-cert)
+    #[arg(long, value_name = "PATH", env = "DFLOCKD_TLS_CA", global = true)]
+    tls_ca: Option<PathBuf>,
+
+    /// Client certificate chain (PEM) for servers started with --tls-client-ca; needs --tls-ca and --tls-key
+    #[arg(long, value_name = "PATH", env = "DFLOCKD_TLS_CLIENT_CERT", global = true, requires_all = ["tls_ca", "tls_key"])]
+    tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "DFLOCKD_TLS_CLIENT_KEY",
+        global = true,
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+
+    /// Name the server certificate must carry (default: the host part of --server)
+    #[arg(long, value_name = "NAME", global = true, requires = "tls_ca")]
+    tls_server_name: Option<String>,
+
+    /// Seconds to wait for a TCP connection (and the TLS handshake)
     #[arg(long, value_name = "SECONDS", default_value_t = 5, global = true)]
     connect_timeout: u64,
 
@@ -348,11 +370,23 @@ fn client_from(cli: &Cli, matches: &ArgMatches) -> Result<Client, Fail> {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect();
+    let tls = match (&cli.tls_ca, &cli.tls_cert, &cli.tls_key) {
+        (None, _, _) => None,
+        (Some(ca), Some(cert), Some(key)) => Some(TlsOptions::with_client_cert(ca, cert, key)),
+        (Some(ca), _, _) => Some(TlsOptions::from_ca_file(ca)),
+    }
+    .transpose()
+    .map_err(|e| fail(EXIT_USAGE, e.to_string()))?
+    .map(|t| match &cli.tls_server_name {
+        Some(name) => t.server_name(name.clone()),
+        None => t,
+    });
     let opts = ClientOptions {
         servers,
         auth_token: token.filter(|t| !t.is_empty()),
         connect_timeout: Duration::from_secs(cli.connect_timeout),
         io_timeout: (cli.io_timeout > 0).then(|| Duration::from_secs(cli.io_timeout)),
+        tls,
         ..ClientOptions::default()
     };
     Client::new(opts).map_err(|e| fail(EXIT_USAGE, e.to_string()))

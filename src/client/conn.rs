@@ -5,10 +5,13 @@
 //! bounded queue (`take_pushes`) instead of being mistaken for the reply. After any
 //! socket error, read timeout or unparsable line the connection is marked broken —
 //! its replies could be out of step — and every later request fails with `Closed`.
+//! With [`ClientOptions::tls`] set the bytes go through TLS (`stream.rs`); nothing
+//! else changes.
 
 use super::ClientOptions;
 use super::error::{Error, Result};
 use super::reply::{Push, expect_bare_ok, parse_push};
+use super::stream::Stream;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Write};
@@ -30,8 +33,8 @@ const MAX_SOCKET_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
 /// A blocking connection to one server.
 pub struct Conn {
     addr: String,
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    reader: BufReader<Stream>,
+    writer: Stream,
     io_timeout: Option<Duration>,
     broken: bool,
     pushes: VecDeque<Push>,
@@ -48,13 +51,20 @@ impl fmt::Debug for Conn {
 
 impl Conn {
     /// Connects to `addr` (`host:port`) with the options' connect timeout, applies the
-    /// IO timeout, and authenticates first when an auth token is set.
+    /// IO timeout, completes the TLS handshake when TLS is set, and authenticates
+    /// first when an auth token is set.
     ///
-    /// Errors: `Io` for resolve/connect failures, `Auth` when the token is refused.
+    /// Errors: `Io` for resolve/connect failures and TLS handshake failures (an
+    /// untrusted or expired certificate, a name mismatch), `Auth` when the token is
+    /// refused.
     pub fn connect(addr: &str, opts: &ClientOptions) -> Result<Conn> {
-        let stream = connect_stream(addr, opts.connect_timeout)?;
-        stream.set_nodelay(true)?;
-        stream.set_write_timeout(opts.io_timeout)?;
+        let sock = connect_stream(addr, opts.connect_timeout)?;
+        sock.set_nodelay(true)?;
+        sock.set_write_timeout(opts.io_timeout)?;
+        // The handshake is bounded by the connect timeout, the rest by the IO timeout.
+        let handshake_limit = (!opts.connect_timeout.is_zero()).then_some(opts.connect_timeout);
+        sock.set_read_timeout(handshake_limit.or(opts.io_timeout))?;
+        let stream = Stream::open(sock, addr, opts.tls.as_ref())?;
         stream.set_read_timeout(opts.io_timeout)?;
         let writer = stream.try_clone()?;
         let mut conn = Conn {
@@ -114,12 +124,7 @@ impl Conn {
         if self.broken || !self.reader.buffer().is_empty() {
             return false;
         }
-        let stream = self.reader.get_ref();
-        let mut byte = [0u8; 1];
-        let healthy = stream.set_nonblocking(true).is_ok()
-            && matches!(stream.peek(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-        let restored = stream.set_nonblocking(false).is_ok();
-        if !(healthy && restored) {
+        if !self.reader.get_ref().is_quiet() {
             self.broken = true;
         }
         !self.broken
@@ -169,7 +174,7 @@ impl Conn {
 
     /// Splits the connection for a reader thread: the buffered reader (keeping any
     /// bytes already read) and a writer handle.
-    pub(crate) fn into_parts(self) -> (BufReader<TcpStream>, TcpStream, String) {
+    pub(crate) fn into_parts(self) -> (BufReader<Stream>, Stream, String) {
         (self.reader, self.writer, self.addr)
     }
 }
@@ -247,7 +252,7 @@ pub(crate) fn encode_request(cmd: &str, key: &str, arg: &str) -> Result<Vec<u8>>
 /// Reads one line, without its LF (and a CR before it). `Ok(None)` at end of stream.
 /// Lines over `MAX_REPLY_BYTES` or not valid UTF-8 are `InvalidData` errors, mapped to
 /// `Error::Protocol`.
-pub(crate) fn read_line(reader: &mut BufReader<TcpStream>) -> Result<Option<String>> {
+pub(crate) fn read_line(reader: &mut BufReader<Stream>) -> Result<Option<String>> {
     let mut line = Vec::new();
     loop {
         let available = match reader.fill_buf() {

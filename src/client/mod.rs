@@ -29,6 +29,9 @@
 //!   guard lost ([`Guard::is_lost`], [`LostHandle`], [`Guard::on_lost`]).
 //! * **Drop releases.** Dropping a guard stops its renewal thread, releases the grant
 //!   (best effort) and closes the connection.
+//! * **TLS.** [`ClientOptions::tls`] ([`TlsOptions`]: trusted CAs, optionally a client
+//!   certificate) makes every connection TLS 1.2/1.3 with rustls; the handshake runs
+//!   at connect, so an untrusted or expired certificate fails there.
 //! * **Time.** The protocol counts whole seconds: timeouts and leases given as
 //!   `Duration` are rounded up to whole seconds; `Duration::ZERO` as a timeout is a
 //!   non-blocking try.
@@ -51,6 +54,7 @@ mod rwlock;
 mod semaphore;
 mod session;
 pub mod shard;
+mod stream;
 mod subscriber;
 mod watcher;
 
@@ -66,6 +70,7 @@ pub use reply::{LeaderEvent, LeaderEventKind, Push, Signal, WatchEvent, fence_fr
 pub use rwlock::RwLock;
 pub use semaphore::Semaphore;
 pub use session::Session;
+pub use stream::TlsOptions;
 pub use subscriber::{Signals, Subscriber};
 pub use watcher::{WatchEvents, Watcher};
 
@@ -105,6 +110,8 @@ pub struct ClientOptions {
     /// renewal the holding connection sends nothing, so the server's idle timeout
     /// (`--read-timeout`, 23 s by default) closes it and releases the grant.
     pub renew_ratio: f64,
+    /// Speak TLS to every server (servers started with `--tls-cert`). `None`: plain TCP.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ClientOptions {
@@ -115,6 +122,7 @@ impl Default for ClientOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             io_timeout: Some(DEFAULT_IO_TIMEOUT),
             renew_ratio: DEFAULT_RENEW_RATIO,
+            tls: None,
         }
     }
 }

@@ -16,9 +16,9 @@
 use super::conn::{encode_request, read_line};
 use super::error::{Error, Result};
 use super::reply::{Push, expect_bare_ok, parse_push};
+use super::stream::Stream;
 use super::{Client, HEARTBEAT};
 use std::io::{self, BufReader, Write};
-use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,7 +33,7 @@ enum Incoming {
 
 /// One push-receiving connection: the write half plus its reader thread.
 struct PushConn {
-    writer: TcpStream,
+    writer: Stream,
     replies: mpsc::Receiver<String>,
     reader: Option<JoinHandle<()>>,
     closing: Arc<AtomicBool>,
@@ -73,7 +73,7 @@ impl PushConn {
             // Replies may now be out of step: close, so the reader thread reports
             // the end to the owner's `recv` instead of leaving it waiting.
             self.broken = true;
-            self.writer.shutdown(Shutdown::Both).ok();
+            self.writer.shutdown();
         }
         result
     }
@@ -97,7 +97,7 @@ impl Drop for PushConn {
     fn drop(&mut self) {
         self.closing.store(true, Ordering::SeqCst);
         // Wakes the reader thread with end-of-stream; failure means it is closed.
-        self.writer.shutdown(Shutdown::Both).ok();
+        self.writer.shutdown();
         if let Some(handle) = self.reader.take() {
             handle.join().ok();
         }
@@ -105,7 +105,7 @@ impl Drop for PushConn {
 }
 
 fn read_loop(
-    mut reader: BufReader<TcpStream>,
+    mut reader: BufReader<Stream>,
     replies: mpsc::Sender<String>,
     events: mpsc::Sender<Incoming>,
     closing: Arc<AtomicBool>,

@@ -142,13 +142,17 @@ pub(super) struct Cli {
     pub shutdown_timeout: Option<String>,
 
     // ---- 3.5 TLS and authentication ----
-    /// PEM certificate chain (leaf first); enables TLS on every listener; requires --tls-key [env: DFLOCKD_TLS_CERT]
+    /// PEM certificate chain (leaf first); enables TLS on every listener; requires --tls-key; re-read on SIGHUP [env: DFLOCKD_TLS_CERT]
     #[arg(long, value_name = "PATH")]
     pub tls_cert: Option<String>,
 
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the leaf certificate; requires --tls-cert [env: DFLOCKD_TLS_KEY]
     #[arg(long, value_name = "PATH")]
     pub tls_key: Option<String>,
+
+    /// PEM CA bundle: require client certificates signed by it (mutual TLS); requires --tls-cert [env: DFLOCKD_TLS_CLIENT_CA]
+    #[arg(long, value_name = "PATH")]
+    pub tls_client_ca: Option<String>,
 
     /// Shared secret for auth (1..=65536 bytes, no CR/LF, no leading/trailing space or TAB) [env: DFLOCKD_AUTH_TOKEN]
     #[arg(long, value_name = "TOKEN")]

@@ -7,9 +7,10 @@
 //!
 //! Invariants:
 //! - A returned [`Config`] is fully valid: every range, the §4 cross-field rules, a
-//!   resolved host, a readable TLS cert/key pair, a token that satisfies the token rules
-//!   and a fence state file that is absent or well formed. Nothing else is checked
-//!   later, except full PEM validation (the TLS module) and the fence reservation.
+//!   resolved host, TLS files that load (PEM content, key matching the certificate,
+//!   client CA bundle; checked by `net::tls::load`, so `--check-config` checks them too),
+//!   a token that satisfies the token rules and a fence state file that is absent or
+//!   well formed. Nothing else is checked later, except the fence reservation.
 //! - Nothing here creates, writes or binds anything, and nothing here reads the process
 //!   environment: every variable goes through the caller's `env` closure, so tests are
 //!   hermetic. clap only sees the command line, and every value is a `String` we
@@ -19,8 +20,7 @@
 //! Layout: `cli.rs` is the clap flag table; `settings.rs` the setting table (flags,
 //! variables, §3 order) and the `--check-config` report; `resolve.rs` walks the settings
 //! (source, syntax, range) and builds the `Config`; `rules.rs` holds the §4 cross-field
-//! rules; `values.rs` the pure value parsers; `read.rs` the host lookup and file reads;
-//! `unbuilt.rs` the settings this build accepts but cannot serve yet (TLS, HTTP).
+//! rules; `values.rs` the pure value parsers; `read.rs` the host lookup and file reads.
 //!
 //! `--check-config` and a start share every check: [`load`] validates once, then either
 //! prints the report or returns the configuration to run. What only a start can find
@@ -36,7 +36,6 @@ mod read;
 mod resolve;
 mod rules;
 mod settings;
-mod unbuilt;
 mod values;
 
 #[cfg(test)]
@@ -51,6 +50,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use clap::error::ErrorKind;
 
+pub use read::io_reason;
 pub use values::parse_fence_state;
 
 // ---- Exit statuses (config.md §9, sysexits.h) ----
@@ -180,12 +180,17 @@ pub struct Limits {
     pub max_connections_per_ip: u64,
 }
 
-/// The TLS certificate chain and key files. Both were readable at start; their PEM
-/// content is validated by the TLS module (and re-read on SIGHUP).
+/// The TLS files. At start they were read and checked by the TLS module
+/// (`net::tls::load`: PEM content, the key against the certificate, the CA bundle);
+/// SIGHUP re-reads all of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
+    /// Certificate chain, leaf first.
     pub cert: PathBuf,
+    /// The leaf's private key.
     pub key: PathBuf,
+    /// CA bundle for client certificates; `Some` = mutual TLS (certificates required).
+    pub client_ca: Option<PathBuf>,
 }
 
 /// HTTP API settings (config.md §3.7); unused while `Config::http_port` is 0.
@@ -384,7 +389,6 @@ where
         Parsed::Print(text) => return Ok(Action::Exit(write_stdout(&text))),
         Parsed::Loaded(loaded) => loaded,
     };
-    unbuilt::refuse_unbuilt(&loaded.config)?;
     match *loaded {
         Loaded {
             check_config: true,

@@ -87,7 +87,7 @@ pub(super) fn check_fence_state(file: &NamedPath) -> Result<(), ConfigError> {
 
 /// An `io::Error`'s description without the ` (os error N)` suffix, e.g. `No such file
 /// or directory` (§5).
-pub(super) fn io_reason(e: &io::Error) -> String {
+pub fn io_reason(e: &io::Error) -> String {
     let text = e.to_string();
     match text.rfind(" (os error ") {
         Some(at) if text.ends_with(')') => text[..at].to_owned(),

@@ -380,6 +380,7 @@ pub(super) fn build(
     // 3.5 TLS and authentication
     let tls_cert = r.path(&f::TLS_CERT, cli.tls_cert, |_| Ok(()))?;
     let tls_key = r.path(&f::TLS_KEY, cli.tls_key, |_| Ok(()))?;
+    let tls_client_ca = r.path(&f::TLS_CLIENT_CA, cli.tls_client_ca, |_| Ok(()))?;
     let token = resolve_token(&mut r, cli.auth_token, cli.auth_token_file)?;
 
     // 3.6 Fencing
@@ -444,20 +445,12 @@ pub(super) fn build(
     let ports = [port, http_port, dreadlock_port];
     rules::check_cross_fields(
         &r.lines,
-        tls_cert.as_ref(),
-        tls_key.as_ref(),
+        [tls_cert.as_ref(), tls_key.as_ref(), tls_client_ca.as_ref()],
         ports,
         &limits,
     )?;
     let tls = match (tls_cert, tls_key) {
-        (Some(cert), Some(key)) => {
-            read::check_readable(&cert)?;
-            read::check_readable(&key)?;
-            Some(TlsFiles {
-                cert: cert.path,
-                key: key.path,
-            })
-        }
+        (Some(cert), Some(key)) => Some(load_tls(cert, key, tls_client_ca)?),
         _ => None,
     };
     let (auth_token, auth_token_file) = match token {
@@ -493,6 +486,35 @@ pub(super) fn build(
         warnings: r.warnings,
     };
     Ok((config, r.lines))
+}
+
+/// Reads the TLS files and builds the server configuration once, so a start (and
+/// `--check-config`) fails on anything the server would fail on: PEM content, a key
+/// that does not match the certificate, an unusable client CA bundle.
+fn load_tls(
+    cert: NamedPath,
+    key: NamedPath,
+    client_ca: Option<NamedPath>,
+) -> Result<TlsFiles, ConfigError> {
+    read::check_readable(&cert)?;
+    read::check_readable(&key)?;
+    if let Some(ca) = &client_ca {
+        read::check_readable(ca)?;
+    }
+    let files = TlsFiles {
+        cert: cert.path.clone(),
+        key: key.path.clone(),
+        client_ca: client_ca.as_ref().map(|ca| ca.path.clone()),
+    };
+    crate::net::tls::load(&files).map_err(|e| {
+        let file = [Some(&cert), Some(&key), client_ca.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|f| f.flag == e.flag);
+        let name = file.map_or_else(|| e.flag.to_owned(), NamedPath::describe);
+        ConfigError::Invalid(format!("dflockd: invalid {name}: {}", e.reason))
+    })?;
+    Ok(files)
 }
 
 /// Where the auth token comes from; a file is read after the cross-field rules.

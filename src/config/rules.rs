@@ -4,15 +4,16 @@
 use super::settings::{Line, NamedPath, Origin, Setting, flags, invalid};
 use super::{ConfigError, Limits, PUSH_FRAME_OVERHEAD_BYTES};
 
-/// The §4 rules in table order: TLS files paired, distinct non-zero ports, room for
-/// one largest push frame. The first broken rule is returned.
+/// The §4 rules in table order: TLS files paired (and a client CA only with them),
+/// distinct non-zero ports, room for one largest push frame. The first broken rule is
+/// returned. `tls` is `[cert, key, client CA]`.
 pub(super) fn check_cross_fields(
     lines: &[Line],
-    tls_cert: Option<&NamedPath>,
-    tls_key: Option<&NamedPath>,
+    tls: [Option<&NamedPath>; 3],
     ports: [u16; 3],
     limits: &Limits,
 ) -> Result<(), ConfigError> {
+    let [tls_cert, tls_key, tls_client_ca] = tls;
     match (tls_cert, tls_key) {
         (Some(set), None) | (None, Some(set)) => {
             let missing = if set.flag == flags::TLS_CERT.flag {
@@ -26,7 +27,19 @@ pub(super) fn check_cross_fields(
                 set.origin.source_note()
             )));
         }
-        _ => {}
+        (None, None) => {
+            if let Some(ca) = tls_client_ca {
+                return Err(ConfigError::Invalid(format!(
+                    "dflockd: {}{} is set but {} is not: client certificates need TLS (give {} and {} too)",
+                    ca.flag,
+                    ca.origin.source_note(),
+                    flags::TLS_CERT.flag,
+                    flags::TLS_CERT.flag,
+                    flags::TLS_KEY.flag,
+                )));
+            }
+        }
+        (Some(_), Some(_)) => {}
     }
 
     let port_flags = [&flags::PORT, &flags::HTTP_PORT, &flags::DREADLOCK_PORT];

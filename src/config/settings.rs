@@ -82,6 +82,7 @@ pub(super) mod flags {
         Setting::new("--shutdown-timeout", "DFLOCKD_SHUTDOWN_TIMEOUT_S");
     pub const TLS_CERT: Setting = Setting::new("--tls-cert", "DFLOCKD_TLS_CERT");
     pub const TLS_KEY: Setting = Setting::new("--tls-key", "DFLOCKD_TLS_KEY");
+    pub const TLS_CLIENT_CA: Setting = Setting::new("--tls-client-ca", "DFLOCKD_TLS_CLIENT_CA");
     pub const AUTH_TOKEN: Setting = Setting::new("--auth-token", "DFLOCKD_AUTH_TOKEN");
     pub const AUTH_TOKEN_FILE: Setting =
         Setting::new("--auth-token-file", "DFLOCKD_AUTH_TOKEN_FILE");
@@ -114,7 +115,7 @@ pub(super) mod flags {
     pub const DEBUG: Setting = Setting::new("--debug", "DFLOCKD_DEBUG");
 
     /// All settings in §3 table order: the order of the `--check-config` report.
-    pub const ALL: [&Setting; 39] = [
+    pub const ALL: [&Setting; 40] = [
         &HOST,
         &PORT,
         &DREADLOCK_PORT,
@@ -140,6 +141,7 @@ pub(super) mod flags {
         &SHUTDOWN_TIMEOUT,
         &TLS_CERT,
         &TLS_KEY,
+        &TLS_CLIENT_CA,
         &AUTH_TOKEN,
         &AUTH_TOKEN_FILE,
         &FENCE_FIELD,

@@ -541,16 +541,38 @@ fn cors_origins() {
 
 // ---- TLS and authentication (§3.5) ----
 
+/// A CA, a server certificate it signed (with its key) and a second key, as PEM.
+fn test_pki() -> (String, String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("ca key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .signed_by(&key, &issuer)
+        .expect("cert");
+    let other = rcgen::KeyPair::generate().expect("other key");
+    (
+        ca_cert.pem(),
+        cert.pem(),
+        key.serialize_pem(),
+        other.serialize_pem(),
+    )
+}
+
 #[test]
 fn tls_needs_both_readable_files() {
     let dir = TempDir::new("tls");
-    let cert = dir.file("cert.pem", b"-----BEGIN CERTIFICATE-----\n");
-    let key = dir.file("key.pem", b"-----BEGIN PRIVATE KEY-----\n");
+    let (ca_pem, cert_pem, key_pem, other_key_pem) = test_pki();
+    let cert = dir.file("cert.pem", cert_pem.as_bytes());
+    let key = dir.file("key.pem", key_pem.as_bytes());
     let c = config(&["--tls-cert", &cert, "--tls-key", &key], &[]);
     let tls = c.tls.expect("tls on");
     assert_eq!(
-        (tls.cert, tls.key),
-        (PathBuf::from(&cert), PathBuf::from(&key))
+        (tls.cert, tls.key, tls.client_ca),
+        (PathBuf::from(&cert), PathBuf::from(&key), None)
     );
     assert_eq!(
         invalid(&[], &[("DFLOCKD_TLS_KEY", key.as_str())]),
@@ -565,6 +587,72 @@ fn tls_needs_both_readable_files() {
     assert_eq!(
         invalid(&["--tls-cert", &directory, "--tls-key", &key], &[]),
         format!("dflockd: cannot read --tls-cert {directory:?}: Is a directory")
+    );
+
+    // The content is checked too: PEM blocks, the key against the certificate.
+    let garbage = dir.file("garbage.pem", b"-----BEGIN CERTIFICATE-----\n");
+    assert!(
+        invalid(&["--tls-cert", &garbage, "--tls-key", &key], &[])
+            .starts_with(&format!("dflockd: invalid --tls-cert {garbage:?}: "))
+    );
+    let empty = dir.file("empty.pem", b"no pem here\n");
+    assert_eq!(
+        invalid(&["--tls-cert", &empty, "--tls-key", &key], &[]),
+        format!("dflockd: invalid --tls-cert {empty:?}: no PEM CERTIFICATE block found")
+    );
+    assert_eq!(
+        invalid(&["--tls-cert", &cert, "--tls-key", &cert], &[]),
+        format!(
+            "dflockd: invalid --tls-key {cert:?}: no PEM private key found (PKCS#8, PKCS#1 or SEC1)"
+        )
+    );
+    let other = dir.file("other.pem", other_key_pem.as_bytes());
+    let env = [("DFLOCKD_TLS_KEY", other.as_str())];
+    assert!(
+        invalid(&["--tls-cert", &cert], &env).starts_with(&format!(
+            "dflockd: invalid --tls-key {other:?} (from DFLOCKD_TLS_KEY): "
+        )),
+        "a key that does not match the certificate is refused"
+    );
+
+    // --tls-client-ca: mutual TLS, only together with --tls-cert/--tls-key.
+    let ca = dir.file("ca.pem", ca_pem.as_bytes());
+    let c = config(
+        &["--tls-cert", &cert, "--tls-key", &key],
+        &[("DFLOCKD_TLS_CLIENT_CA", ca.as_str())],
+    );
+    assert_eq!(c.tls.and_then(|t| t.client_ca), Some(PathBuf::from(&ca)));
+    assert_eq!(
+        invalid(&["--tls-client-ca", &ca], &[]),
+        "dflockd: --tls-client-ca is set but --tls-cert is not: client certificates need TLS (give --tls-cert and --tls-key too)"
+    );
+    assert_eq!(
+        invalid(
+            &[
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--tls-client-ca",
+                &empty
+            ],
+            &[]
+        ),
+        format!("dflockd: invalid --tls-client-ca {empty:?}: no PEM CERTIFICATE block found")
+    );
+    assert!(
+        report(
+            &[
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--tls-client-ca",
+                &ca
+            ],
+            &[]
+        )
+        .contains(&format!("--tls-client-ca={ca} (flag)"))
     );
 }
 
@@ -835,6 +923,7 @@ fn check_config_report() {
     assert!(lines.contains(&"--max-locks=4096 (flag)"));
     assert!(lines.contains(&"--auth-token=(unset) (default)"));
     assert!(lines.contains(&"--tls-cert=(unset) (default)"));
+    assert!(lines.contains(&"--tls-client-ca=(unset) (default)"));
     assert!(lines.contains(&"--http-cors-allowed-origins=(unset) (default)"));
     assert!(lines.contains(&"--log-level=info (default)"));
     assert_eq!(lines.last(), Some(&"configuration ok"));

@@ -144,6 +144,28 @@ impl OutBuf {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// The bytes not yet handed on.
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Mark `n` bytes of `data()` as handed on (to rustls's writer); an
+    /// emptied buffer is reset and, if large, released.
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.buf.len());
+        if self.start == self.buf.len() {
+            self.reset();
+        }
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.start = 0;
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+        }
+    }
+
     /// Write to `dst` until WouldBlock or empty. Returns the outcome and bytes written.
     pub fn write_to(&mut self, dst: &mut impl Write) -> io::Result<(Io, usize)> {
         let mut total = 0;
@@ -161,11 +183,7 @@ impl OutBuf {
                 },
             }
         }
-        self.buf.clear();
-        self.start = 0;
-        if self.buf.capacity() > KEEP_CAPACITY {
-            self.buf = Vec::new();
-        }
+        self.reset();
         Ok((Io::Stopped, total))
     }
 }

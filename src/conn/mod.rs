@@ -1,16 +1,21 @@
-//! One client connection: socket, buffers, readiness and protocol phase.
-//! Plain data plus small methods; the server drives it.
+//! One client connection: transport (plain or TLS socket), buffers, readiness
+//! and protocol phase. Plain data plus small methods; the server drives it.
+//!
+//! Lifecycle: accepted (a TLS connection starts its handshake, with a 10 s
+//! deadline) → `Open` ⇄ `Parked` → `Closing` (flush what is pending, TLS
+//! records included) → `Dead` → closed after the loop iteration (TLS sends
+//! `close_notify` first).
 
 pub mod buffer;
 pub mod http;
 
+use crate::net::transport::Transport;
 use crate::owner::OwnerId;
 use crate::peer::PeerAddr;
 use crate::protocol::explain::CloseReason;
 use crate::protocol::reply::{DreadReply, Reply, Status};
 use crate::timer::wheel::TimerKey;
 use buffer::{InBuf, OutBuf};
-use mio::net::TcpStream;
 use std::net::IpAddr;
 
 /// Where a connection is in its life.
@@ -32,7 +37,7 @@ pub enum Phase {
 pub struct Conn {
     pub id: OwnerId,
     pub serial: u64,
-    pub stream: TcpStream,
+    pub transport: Transport,
     pub peer: IpAddr,
     /// The peer's port (with `peer`, the `ip:port` the log and `stats` show).
     pub peer_port: u16,
@@ -74,11 +79,11 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(id: OwnerId, serial: u64, stream: TcpStream, peer: IpAddr, now: u64) -> Self {
+    pub fn new(id: OwnerId, serial: u64, transport: Transport, peer: IpAddr, now: u64) -> Self {
         Conn {
             id,
             serial,
-            stream,
+            transport,
             peer,
             peer_port: 0,
             listener: 0,
@@ -133,6 +138,12 @@ impl Conn {
     pub fn drop_for(&mut self, reason: CloseReason) {
         self.phase = Phase::Dead;
         self.close_reason = reason;
+    }
+
+    /// Output not yet on the wire: replies in `outbuf`, or TLS records queued
+    /// in rustls (`wants_write()`, which also covers handshake messages and alerts).
+    pub fn has_pending_output(&self) -> bool {
+        !self.outbuf.is_empty() || self.transport.wants_write()
     }
 
     pub fn is_closing(&self) -> bool {

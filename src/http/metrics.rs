@@ -322,6 +322,31 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
         &[("listener", "http")],
         http.auth_failures as f64,
     );
+    if let Some(tls) = doc.pointer("/server/tls") {
+        let n = |k: &str| tls.get(k).and_then(Value::as_u64).unwrap_or(0) as f64;
+        o.family(
+            "dflockd_tls_handshakes_total",
+            "counter",
+            "TLS handshakes by result (failed: TLS error, plain text, 10 s deadline, or the peer left mid-handshake).",
+        );
+        o.sample(
+            "dflockd_tls_handshakes_total",
+            &[("result", "completed")],
+            n("handshakes_completed"),
+        );
+        o.sample(
+            "dflockd_tls_handshakes_total",
+            &[("result", "failed")],
+            n("handshakes_failed"),
+        );
+        if let Some(t) = tls.get("cert_not_after_unix").and_then(Value::as_i64) {
+            o.gauge(
+                "dflockd_tls_certificate_not_after_seconds",
+                "notAfter of the loaded TLS certificate, seconds since 1970 (changes on SIGHUP reload).",
+                t as f64,
+            );
+        }
+    }
     o.counter(
         "dflockd_http_rate_limited_total",
         "429 responses.",
@@ -413,5 +438,24 @@ mod tests {
         assert!(!text.contains(" -0\n"), "{text}");
         // Every sample line follows a TYPE line for its family.
         assert!(text.lines().next().is_some_and(|l| l.starts_with("# HELP")));
+        assert!(
+            !text.contains("dflockd_tls_"),
+            "no TLS families without TLS"
+        );
+    }
+
+    #[test]
+    fn tls_families_come_from_server_tls() {
+        let doc = json!({"server": {"tls": {"handshakes_completed": 5, "handshakes_failed": 2,
+                                            "cert_not_after_unix": 1_893_553_445_i64}}});
+        let text = render(&doc, &HttpStats::default(), Extra::default());
+        for line in [
+            "# TYPE dflockd_tls_handshakes_total counter",
+            "dflockd_tls_handshakes_total{result=\"completed\"} 5",
+            "dflockd_tls_handshakes_total{result=\"failed\"} 2",
+            "dflockd_tls_certificate_not_after_seconds 1893553445",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
     }
 }

@@ -390,7 +390,7 @@ fn push_two_digits(out: &mut String, n: u64) {
 /// proleptic Gregorian calendar. Howard Hinnant's `civil_from_days`: shift
 /// the year to start on 1 March so the leap day is the last day of the year,
 /// then split into 400-year eras of 146097 days.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     // Days from 0000-03-01 to 1970-01-01.
     let z = days + 719_468;
     let era = z / 146_097;

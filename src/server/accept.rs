@@ -1,6 +1,7 @@
 //! Accepting connections: a bounded batch per iteration, the global and per-IP
 //! caps (protocol.md §4.1: over a cap the connection is closed right after
-//! accept, without a reply, and counted as rejected).
+//! accept, without a reply, and counted as rejected), and the TLS wrapping
+//! with its handshake deadline when TLS is on.
 
 use super::Server;
 use super::refusal_log::ListenerTag;
@@ -43,7 +44,7 @@ impl Server {
         }
     }
 
-    fn admit(&mut self, mut stream: mio::net::TcpStream, peer: SocketAddr, listener: usize) {
+    fn admit(&mut self, stream: mio::net::TcpStream, peer: SocketAddr, listener: usize) {
         let ip = peer.ip();
         let http = matches!(self.listeners.get(listener), Some(Some(l)) if l.kind == "http");
         let listener = u8::try_from(listener).unwrap_or(u8::MAX);
@@ -73,14 +74,19 @@ impl Server {
         if let Err(e) = stream.set_nodelay(true) {
             log::debug!("set_nodelay failed for {ip}: {e}");
         }
+        let Some(mut transport) = self.wrap(stream, http) else {
+            return;
+        };
         let entry = self.conns.vacant_entry();
         let slot = entry.key();
         if self.gens.len() <= slot {
             self.gens.resize(slot + 1, 0);
         }
         let id = OwnerId::conn(slot, self.gens[slot]);
+        // Register R|W once; interest is gated in user space (TLS included:
+        // pending records are flushed on the writable edge).
         if let Err(e) = self.poll.registry().register(
-            &mut stream,
+            transport.socket(),
             conn_token(id),
             Interest::READABLE | Interest::WRITABLE,
         ) {
@@ -90,7 +96,7 @@ impl Server {
         let serial = self.next_serial;
         self.next_serial += 1;
         let now = self.clock.now();
-        let mut conn = Conn::new(id, serial, stream, ip, now);
+        let mut conn = Conn::new(id, serial, transport, ip, now);
         conn.peer_port = peer.port();
         conn.listener = listener;
         if http {
@@ -103,6 +109,7 @@ impl Server {
         self.state.on_connect_from(id, serial, peer.into());
         self.state.totals.connections_accepted += 1;
         self.refresh_connection_view();
+        self.arm_handshake(id, now);
         if http {
             self.arm_idle(id, deadline_after(now, super::http::REQUEST_TIMEOUT_MS));
         } else if self.net.read_timeout_ms > 0 {

@@ -6,6 +6,7 @@ use super::{Server, live};
 use crate::auth;
 use crate::conn::Phase;
 use crate::conn::buffer::Io;
+use crate::net::transport::TransportError;
 use crate::owner::OwnerId;
 use crate::protocol::Parsed;
 use crate::protocol::command::Command;
@@ -104,7 +105,7 @@ impl Server {
             } else {
                 self.net.max_input
             };
-            match c.inbuf.read_from(&mut c.stream, max_input, c.hup) {
+            match c.transport.read_into(&mut c.inbuf, max_input, c.hup) {
                 Ok((io, n)) => {
                     if n > 0 {
                         c.last_rx = now;
@@ -121,7 +122,10 @@ impl Server {
                         Io::Stopped => {}
                     }
                 }
-                Err(e) => c.drop_for(CloseReason::ReadError(e.kind())),
+                Err(e) => {
+                    log_transport_error(c.serial, c.peer, c.http.is_some(), &e);
+                    c.drop_for(CloseReason::ReadError(e.kind()));
+                }
             }
         }
         let Some(c) = self.conns.get_mut(slot) else {
@@ -147,6 +151,7 @@ impl Server {
         };
         self.flush(id);
         self.account_buffers(id);
+        self.note_established(id);
         let Some(c) = self.conns.get_mut(slot) else {
             return;
         };
@@ -157,7 +162,7 @@ impl Server {
             }
             c.phase = Phase::Closing;
         }
-        if c.phase == Phase::Closing && c.outbuf.is_empty() {
+        if c.phase == Phase::Closing && !c.has_pending_output() {
             c.phase = Phase::Dead;
         }
         if c.phase == Phase::Dead {
@@ -331,10 +336,10 @@ impl Server {
         let Some(c) = self.conns.get_mut(id.slot as usize) else {
             return;
         };
-        if c.outbuf.is_empty() || c.phase == Phase::Dead {
+        if !c.has_pending_output() || c.phase == Phase::Dead {
             return;
         }
-        match c.outbuf.write_to(&mut c.stream) {
+        match c.transport.write_from(&mut c.outbuf) {
             Ok((io, n)) => {
                 if n > 0 {
                     c.last_tx = now;
@@ -348,6 +353,7 @@ impl Server {
                 }
             }
             Err(e) => {
+                log_transport_error(c.serial, c.peer, c.http.is_some(), &e);
                 c.drop_for(CloseReason::WriteError(e.kind()));
                 self.dead.push(id);
             }
@@ -473,7 +479,7 @@ impl Server {
                     return;
                 };
                 c.write_timer = None;
-                if c.outbuf.is_empty() {
+                if !c.has_pending_output() {
                     return;
                 }
                 let due = deadline_after(c.last_tx, self.net.write_timeout_ms);
@@ -501,6 +507,8 @@ impl Server {
                 self.flush(conn);
                 self.mark_ready(conn);
             }
+            Timer::Handshake { conn } => self.handshake_deadline(conn),
+            Timer::Watchdog => self.feed_watchdog(),
             Timer::Shutdown => {
                 log::info!("shutdown timeout passed; closing remaining connections");
                 self.stop_now = true;
@@ -574,6 +582,23 @@ impl Server {
         c.close_for(why);
         self.flush(id);
         self.mark_ready(id);
+    }
+}
+
+/// One line per transport failure. Plain text on a TLS port is a warning (a
+/// misconfigured client, like the cross-protocol guard's HTTP case); a peer
+/// that went away or failed its handshake is debug.
+fn log_transport_error(serial: u64, peer: std::net::IpAddr, http: bool, e: &TransportError) {
+    match e {
+        TransportError::Plaintext if http => log::warn!(
+            "conn {serial} from {peer}: plain HTTP on the HTTPS port, answered 400 and closing"
+        ),
+        TransportError::Plaintext => {
+            log::warn!("conn {serial} from {peer}: plain text on a TLS port, closing")
+        }
+        TransportError::Tls(e) => log::debug!("conn {serial} from {peer}: TLS error: {e}"),
+        e if e.is_disconnect() => log::debug!("conn {serial} from {peer}: {e}"),
+        TransportError::Io(e) => log::warn!("conn {serial} from {peer}: socket error: {e}"),
     }
 }
 

@@ -10,6 +10,7 @@ mod http;
 mod memory;
 mod refusal_log;
 mod shutdown;
+mod tls;
 pub mod tokens;
 
 use crate::config::{Config, HttpConfig};
@@ -119,11 +120,22 @@ pub struct Server {
     stop_now: bool,
     /// Refusal and close lines, rate-limited per kind (refusal_log.rs).
     refusals: refusal_log::Refusals,
+    /// TLS files and configurations; `None` = plain text on every listener.
+    tls: Option<tls::TlsRuntime>,
+    /// Feed the systemd watchdog this often (ms); `None` = no watchdog.
+    watchdog_ms: Option<u64>,
 }
 
 impl Server {
     /// Bind every listener, reserve the first fence block, and get ready to run.
     pub fn bind(cfg: &Config) -> Result<Server, StartupError> {
+        let tls = match &cfg.tls {
+            Some(files) => Some(tls::TlsRuntime {
+                material: crate::net::tls::load(files).map_err(StartupError::Tls)?,
+                files: files.clone(),
+            }),
+            None => None,
+        };
         let poll = Poll::new().map_err(StartupError::Io)?;
         let mut listeners = Vec::new();
         let mut binds = vec![(SocketAddr::new(cfg.host, cfg.port), "tcp")];
@@ -188,6 +200,8 @@ impl Server {
             .map(|l| (l.addr, l.kind))
             .collect();
         log::info!("{}", banner::startup_line(cfg, &bound));
+        let mut state = State::new(state_cfg, fences);
+        state.view.tls = tls.as_ref().map(tls::TlsRuntime::view);
         Ok(Server {
             poll,
             events: Events::with_capacity(1024),
@@ -211,12 +225,14 @@ impl Server {
             wheel: Wheel::new(clock.now()),
             clock,
             outbox: Vec::new(),
-            state: State::new(state_cfg, fences),
+            state,
             net,
             signals,
             draining: false,
             stop_now: false,
             refusals: refusal_log::Refusals::default(),
+            tls,
+            watchdog_ms: shutdown::watchdog_interval_ms(&|k| std::env::var(k).ok()),
         })
     }
 
@@ -234,6 +250,21 @@ impl Server {
         for (addr, kind) in self.local_addrs() {
             log::info!("listening on {addr} ({kind})");
         }
+        match &self.tls {
+            None => log::info!("TLS off"),
+            Some(rt) => log::info!(
+                "TLS on every listener (certificate {}, valid until {}; client certificates {})",
+                rt.files.cert.display(),
+                rt.material
+                    .not_after
+                    .map_or_else(|| "unknown".to_owned(), crate::net::x509::rfc3339),
+                if rt.material.client_auth {
+                    "required"
+                } else {
+                    "not requested"
+                }
+            ),
+        }
         let names: Vec<String> = self
             .local_addrs()
             .iter()
@@ -244,6 +275,7 @@ impl Server {
             names.join(", ")
         ));
         self.clock.update();
+        self.feed_watchdog();
         self.with_state(|s, cx| s.start(cx));
         let mut failures = 0;
         loop {
@@ -387,9 +419,10 @@ impl Server {
         }
         let mut conn = self.conns.remove(id.slot as usize);
         self.forget_buffers(id.slot as usize);
-        if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
+        if let Err(e) = self.poll.registry().deregister(conn.transport.socket()) {
             log::debug!("conn {}: deregister failed: {e}", conn.serial);
         }
+        self.close_transport(&mut conn.transport, conn.serial);
         for t in [conn.idle_timer, conn.write_timer].into_iter().flatten() {
             self.wheel.cancel(t);
         }

@@ -3,6 +3,11 @@
 //! SIGTERM/SIGINT start a drain (protocol.md §4.5); a second one stops at once.
 //! signal-hook writes one byte per signal into a socket pair whose read end is
 //! registered in the loop, so handlers never touch server state.
+//!
+//! The systemd watchdog (config.md §8.1) is fed from the loop itself, by a
+//! wheel timer at half of `WATCHDOG_USEC`: a loop that wedges stops feeding
+//! it, and systemd restarts the service. A helper thread would keep feeding a
+//! dead loop.
 
 use super::Server;
 use crate::conn::Phase;
@@ -135,17 +140,21 @@ impl Server {
 }
 
 impl Server {
-    /// SIGHUP: re-read the auth token file (config.md §7). New authentications
-    /// use the new token; authenticated connections stay authenticated. On
-    /// failure the old token stays in use. TLS material is reloaded here too
-    /// once TLS exists.
+    /// SIGHUP: re-read the TLS files and the auth token file (config.md §7).
+    /// New handshakes use the new certificate; new authentications use the
+    /// new token; open connections keep working, authenticated ones stay
+    /// authenticated. On a failure the old material stays in use.
     fn reload(&mut self) {
         // systemd compares MONOTONIC_USEC with CLOCK_MONOTONIC to tell this
         // reload from an older one; the wall clock would be the wrong clock.
         let now_us = super::memory::monotonic_us();
         sd_notify(&format!("RELOADING=1\nMONOTONIC_USEC={now_us}"));
+        let tls = self.reload_tls();
         match &self.net.auth_token_file {
-            None => log::info!("reload: nothing to reload (no --auth-token-file)"),
+            None if !tls => {
+                log::info!("reload: nothing to reload (no TLS files, no --auth-token-file)")
+            }
+            None => {}
             Some(path) => match crate::config::reload_auth_token(path) {
                 Ok(token) => {
                     self.net.auth_token = Some(token);
@@ -155,6 +164,33 @@ impl Server {
             },
         }
         sd_notify("READY=1");
+    }
+}
+
+/// The watchdog interval in ms (half of `WATCHDOG_USEC`, at least 1 ms), when
+/// the service manager asked for one: `WATCHDOG_USEC` set to a positive
+/// number, and `WATCHDOG_PID` unset or this process (sd_watchdog_enabled(3)).
+pub fn watchdog_interval_ms(env: &dyn Fn(&str) -> Option<String>) -> Option<u64> {
+    let usec: u64 = env("WATCHDOG_USEC")?.trim().parse().ok()?;
+    if usec == 0 {
+        return None;
+    }
+    if let Some(pid) = env("WATCHDOG_PID") {
+        if pid.trim().parse::<u32>().ok() != Some(std::process::id()) {
+            return None;
+        }
+    }
+    Some((usec / 2 / 1000).max(1))
+}
+
+impl Server {
+    /// Feed the watchdog now and arm the next feeding.
+    pub(super) fn feed_watchdog(&mut self) {
+        if let Some(every) = self.watchdog_ms {
+            sd_notify("WATCHDOG=1");
+            let at = deadline_after(self.clock.now(), every);
+            self.wheel.insert(at, Timer::Watchdog);
+        }
     }
 }
 
@@ -181,4 +217,38 @@ fn send_notify(path: &std::ffi::OsStr, msg: &str) -> io::Result<()> {
     };
     sock.send_to_addr(msg.as_bytes(), &addr)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::watchdog_interval_ms;
+
+    #[test]
+    fn watchdog_follows_the_variables() {
+        let me = std::process::id().to_string();
+        let env = |usec: Option<&str>, pid: Option<&str>| {
+            let (usec, pid) = (usec.map(str::to_owned), pid.map(str::to_owned));
+            move |k: &str| match k {
+                "WATCHDOG_USEC" => usec.clone(),
+                "WATCHDOG_PID" => pid.clone(),
+                _ => None,
+            }
+        };
+        assert_eq!(
+            watchdog_interval_ms(&env(Some("10000000"), None)),
+            Some(5000)
+        );
+        assert_eq!(
+            watchdog_interval_ms(&env(Some("10000000"), Some(&me))),
+            Some(5000)
+        );
+        assert_eq!(
+            watchdog_interval_ms(&env(Some("10000000"), Some("1"))),
+            None
+        );
+        assert_eq!(watchdog_interval_ms(&env(Some("1"), None)), Some(1));
+        assert_eq!(watchdog_interval_ms(&env(Some("0"), None)), None);
+        assert_eq!(watchdog_interval_ms(&env(Some("soon"), None)), None);
+        assert_eq!(watchdog_interval_ms(&env(None, None)), None);
+    }
 }

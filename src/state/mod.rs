@@ -134,6 +134,22 @@ pub struct ServerView {
     /// Live HTTP sessions, SSE streams included.
     pub http_sessions: usize,
     pub draining: bool,
+    /// Set when TLS is on (`server.tls` in `stats`).
+    pub tls: Option<TlsView>,
+}
+
+/// TLS facts for `stats` (the loop updates them; single-threaded, plain u64s).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TlsView {
+    /// Handshakes that completed.
+    pub handshakes_completed: u64,
+    /// Connections that sent bytes but never completed a handshake: a TLS
+    /// error, plain text, the 10 s deadline, or the peer leaving mid-handshake.
+    pub handshakes_failed: u64,
+    /// The loaded certificate's notAfter (seconds since 1970); `None`: unreadable.
+    pub cert_not_after: Option<i64>,
+    /// Client certificates are required.
+    pub client_auth: bool,
 }
 
 pub struct State {

@@ -218,18 +218,29 @@ impl State {
         if let Some(t) = totals.as_object_mut() {
             t.insert("max_memory_refusals".into(), json!(self.mem.refusals()));
         }
-        doc.insert(
-            "server".into(),
-            json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "uptime_s": secs(now),
-                "draining": self.view.draining,
-                "http_sessions": self.view.http_sessions,
-                "memory_used_bytes": self.mem.used(),
-                "memory_budget_bytes": self.mem.limit(),
-                "totals": totals,
-            }),
-        );
+        let mut server = json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_s": secs(now),
+            "draining": self.view.draining,
+            "http_sessions": self.view.http_sessions,
+            "memory_used_bytes": self.mem.used(),
+            "memory_budget_bytes": self.mem.limit(),
+            "totals": totals,
+        });
+        if let (Some(tls), Some(obj)) = (&self.view.tls, server.as_object_mut()) {
+            // Only with TLS on, so documents of servers without TLS are unchanged.
+            obj.insert(
+                "tls".into(),
+                json!({
+                    "handshakes_completed": tls.handshakes_completed,
+                    "handshakes_failed": tls.handshakes_failed,
+                    "cert_not_after": tls.cert_not_after.map(crate::net::x509::rfc3339),
+                    "cert_not_after_unix": tls.cert_not_after,
+                    "client_auth": tls.client_auth,
+                }),
+            );
+        }
+        doc.insert("server".into(), server);
         Value::Object(doc)
     }
 }

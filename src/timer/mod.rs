@@ -74,4 +74,8 @@ pub enum Timer {
     SsePing { conn: OwnerId },
     /// Look for idle HTTP sessions (http.md §5).
     SessionSweep,
+    /// A TLS connection's handshake deadline (protocol.md §4.1: 10 s).
+    Handshake { conn: OwnerId },
+    /// Time to send `WATCHDOG=1` to the service manager (config.md §8.1).
+    Watchdog,
 }

@@ -22,6 +22,8 @@ pub enum Mode {
     Pubsub,
     /// `--depth` `incr` requests written at once, then the replies (one op = one reply)
     Pipeline,
+    /// a new connection per op: connect (with --tls-ca: a full TLS handshake), `ping`, close
+    Connect,
 }
 
 /// How requests travel.
@@ -61,6 +63,7 @@ impl Mode {
             Mode::Counter => "counter",
             Mode::Pubsub => "pubsub",
             Mode::Pipeline => "pipeline",
+            Mode::Connect => "connect",
         }
     }
 }
@@ -147,6 +150,14 @@ pub struct Args {
     /// (HTTP: `Authorization: Bearer` on every request)
     #[arg(long, value_name = "TOKEN")]
     pub auth_token: Option<String>,
+
+    /// Speak TLS (TLS 1.3 preferred), trusting the CA certificates in this PEM file
+    #[arg(long, value_name = "PATH")]
+    pub tls_ca: Option<std::path::PathBuf>,
+
+    /// Name the server certificate must carry (default: the host part of --server)
+    #[arg(long, value_name = "NAME", requires = "tls_ca")]
+    pub tls_server_name: Option<String>,
 
     /// Print one JSON object instead of the text report
     #[arg(long)]

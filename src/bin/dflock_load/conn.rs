@@ -1,13 +1,161 @@
-//! One client connection: its socket, reused input and output buffers, and
-//! the per-connection protocol state the workers drive. Also the blocking
-//! setup done before the clock starts: `auth` and `listen` on TCP; on HTTP,
-//! a session (`POST /v1/sessions`) or an event stream (`GET /v1/signals`).
+//! One client connection: its socket (plain or TLS), reused input and output
+//! buffers, and the per-connection protocol state the workers drive. Also the
+//! blocking setup done before the clock starts: the TLS handshake, `auth` and
+//! `listen` on TCP; on HTTP (plain only), a session (`POST /v1/sessions`) or
+//! an event stream (`GET /v1/signals`).
 
 use crate::http::{self, Parsed, Response, SessionCreated};
 use mio::net::TcpStream;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// `--tls-ca` (and `--tls-server-name`): what every TLS connection uses.
+#[derive(Clone)]
+pub struct Tls {
+    pub config: Arc<ClientConfig>,
+    pub name: ServerName<'static>,
+}
+
+impl Tls {
+    pub fn new(ca: &Path, name: &str) -> Result<Tls, String> {
+        let bad = |e: String| format!("--tls-ca {}: {e}", ca.display());
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca).map_err(|e| bad(e.to_string()))? {
+            roots
+                .add(cert.map_err(|e| bad(e.to_string()))?)
+                .map_err(|e| bad(e.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(bad("no PEM CERTIFICATE block".into()));
+        }
+        let config = ClientConfig::builder_with_provider(dflockd::net::tls::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from(name.to_owned())
+            .map_err(|e| format!("TLS server name {name:?}: {e}"))?;
+        Ok(Tls {
+            config: Arc::new(config),
+            name,
+        })
+    }
+
+    /// A client connection whose handshake is done, over a blocking socket.
+    pub fn handshake(&self, s: &mut std::net::TcpStream) -> io::Result<ClientConnection> {
+        let mut conn = ClientConnection::new(self.config.clone(), self.name.clone())
+            .map_err(io::Error::other)?;
+        while conn.is_handshaking() {
+            conn.complete_io(s)?;
+        }
+        Ok(conn)
+    }
+}
+
+/// A non-blocking socket, plain or TLS, with `Read`/`Write` semantics the
+/// worker loop already uses: `WouldBlock` means "wait for the next event".
+pub enum Link {
+    Plain(TcpStream),
+    Tls {
+        sock: TcpStream,
+        tls: Box<ClientConnection>,
+    },
+}
+
+impl Link {
+    pub fn socket(&mut self) -> &mut TcpStream {
+        match self {
+            Link::Plain(s) => s,
+            Link::Tls { sock, .. } => sock,
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        matches!(self, Link::Tls { .. })
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (sock, tls) = match self {
+            Link::Plain(s) => return s.read(buf),
+            Link::Tls { sock, tls } => (sock, tls),
+        };
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            // Ok(0) is the end of stream: the reader reports it on the next turn.
+            tls.read_tls(sock)?;
+            tls.process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            flush_tls(sock, tls)?;
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let (sock, tls) = match self {
+            Link::Plain(s) => return s.write(buf),
+            Link::Tls { sock, tls } => (sock, tls),
+        };
+        let n = tls.writer().write(buf)?;
+        flush_tls(sock, tls)?;
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    /// Write queued TLS records until the socket would block.
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Link::Plain(_) => Ok(()),
+            Link::Tls { sock, tls } => flush_tls(sock, tls),
+        }
+    }
+}
+
+fn flush_tls(sock: &mut TcpStream, tls: &mut ClientConnection) -> io::Result<()> {
+    while tls.wants_write() {
+        match tls.write_tls(sock) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Blocking setup IO on a socket that may carry TLS.
+fn setup_write(
+    s: &mut std::net::TcpStream,
+    tls: Option<&mut ClientConnection>,
+    bytes: &[u8],
+) -> io::Result<()> {
+    match tls {
+        None => s.write_all(bytes),
+        Some(c) => rustls::Stream::new(c, s).write_all(bytes),
+    }
+}
+
+fn setup_read(
+    s: &mut std::net::TcpStream,
+    tls: Option<&mut ClientConnection>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    match tls {
+        None => s.read(buf),
+        Some(c) => rustls::Stream::new(c, s).read(buf),
+    }
+}
 
 /// Initial input buffer; grows only for replies longer than this.
 const INPUT_BUFFER: usize = 16 * 1024;
@@ -52,7 +200,7 @@ pub enum Fill {
 }
 
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: Link,
     /// Global index, shown in error messages.
     pub idx: usize,
     /// A pub/sub subscriber rather than a worker.
@@ -117,6 +265,7 @@ impl Conn {
     /// Connect and run the setup exchanges (blocking), then hand the socket to mio.
     pub fn open(
         addr: SocketAddr,
+        tls: Option<&Tls>,
         idx: usize,
         sub: bool,
         key: &[u8],
@@ -125,10 +274,18 @@ impl Conn {
     ) -> Result<Conn, String> {
         let mut s = connect(addr, reply_timeout)?;
         let io_err = |e: io::Error| format!("connection {idx} to {addr}: {e}");
+        s.set_nodelay(true).map_err(io_err)?;
+        s.set_read_timeout(Some(reply_timeout)).map_err(io_err)?;
+        let mut session = match tls {
+            Some(t) => Some(Box::new(t.handshake(&mut s).map_err(|e| {
+                format!("connection {idx} to {addr}: TLS handshake: {e}")
+            })?)),
+            None => None,
+        };
         let mut inb = vec![0u8; INPUT_BUFFER];
         let (mut start, mut end) = (0, 0);
         for (request, name) in setup {
-            s.write_all(request).map_err(io_err)?;
+            setup_write(&mut s, session.as_deref_mut(), request).map_err(io_err)?;
             let line = loop {
                 if let Some((a, b)) = next_line(&inb, &mut start, end) {
                     break &inb[a..b];
@@ -136,7 +293,26 @@ impl Conn {
                 if end == inb.len() {
                     return Err(format!("reply to {name} is too long"));
                 }
-                read_setup(&mut s, &mut inb, &mut end, addr, name, reply_timeout)?;
+                match setup_read(&mut s, session.as_deref_mut(), &mut inb[end..]) {
+                    Ok(0) => {
+                        return Err(format!(
+                            "server {addr} closed the connection instead of answering {name}"
+                        ));
+                    }
+                    Ok(n) => end += n,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        return Err(format!(
+                            "no reply to {name} from {addr} within {reply_timeout:?}"
+                        ));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(io_err(e)),
+                }
             };
             if line != b"ok" {
                 let hint = match (*name, line) {
@@ -150,7 +326,7 @@ impl Conn {
                 ));
             }
         }
-        Conn::ready(s, idx, sub, key, inb, start, end).map_err(io_err)
+        Conn::ready(s, session, idx, sub, key, inb, start, end).map_err(io_err)
     }
 
     /// Connect over HTTP and, for a session workload, create the worker's
@@ -230,7 +406,7 @@ impl Conn {
             }
             HttpTarget::Path(path) => (false, path.into(), 0),
         };
-        let mut c = Conn::ready(s, idx, sub, key, inb, start, end).map_err(io_err)?;
+        let mut c = Conn::ready(s, None, idx, sub, key, inb, start, end).map_err(io_err)?;
         c.path = path;
         c.headers = headers.into();
         c.session = session;
@@ -238,8 +414,10 @@ impl Conn {
     }
 
     /// Hand a connected, set-up socket to mio.
+    #[allow(clippy::too_many_arguments)]
     fn ready(
         s: std::net::TcpStream,
+        session: Option<Box<ClientConnection>>,
         idx: usize,
         sub: bool,
         key: &[u8],
@@ -250,8 +428,12 @@ impl Conn {
         s.set_read_timeout(None)?;
         s.set_nonblocking(true)?;
         let now = Instant::now();
+        let sock = TcpStream::from_std(s);
         Ok(Conn {
-            stream: TcpStream::from_std(s),
+            stream: match session {
+                Some(tls) => Link::Tls { sock, tls },
+                None => Link::Plain(sock),
+            },
             idx,
             sub,
             key: key.into(),
@@ -279,8 +461,10 @@ impl Conn {
         })
     }
 
-    /// Write as much pending output as the socket takes.
+    /// Write as much pending output as the socket takes (TLS: and the
+    /// records rustls still holds).
     pub fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()?;
         while self.out_pos < self.out.len() {
             match self.stream.write(&self.out[self.out_pos..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -332,7 +516,10 @@ impl Conn {
                 Ok(0) => return Ok(Fill::Eof),
                 Ok(n) => {
                     self.in_end += n;
-                    return Ok(Fill::Data { short: n < space });
+                    // TLS may hold more plaintext than one read returns: only the
+                    // socket's WouldBlock says it is drained.
+                    let short = n < space && !self.stream.is_tls();
+                    return Ok(Fill::Data { short });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Fill::WouldBlock),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -61,7 +61,8 @@ impl Bodies {
 /// Resource path of a worker's key, percent-encoded.
 pub fn path_for(mode: Mode, key: &[u8], channel: &[u8]) -> Vec<u8> {
     let (base, segment): (&[u8], &[u8]) = match mode {
-        Mode::Lock | Mode::Contended => (b"/v1/locks/", key),
+        // `connect` never gets here (it runs before any worker is opened).
+        Mode::Lock | Mode::Contended | Mode::Connect => (b"/v1/locks/", key),
         Mode::Semaphore => (b"/v1/semaphores/", key),
         Mode::Kv => (b"/v1/kv/", key),
         Mode::Counter | Mode::Pipeline => (b"/v1/counters/", key),
@@ -97,7 +98,7 @@ pub fn begin(c: &mut Conn, plan: &Plan, sent_ns: u64) -> bool {
     c.begin();
     let bodies = &plan.http;
     match plan.mode {
-        Mode::Lock | Mode::Contended | Mode::Semaphore => {
+        Mode::Lock | Mode::Contended | Mode::Semaphore | Mode::Connect => {
             http::request(
                 &mut c.out,
                 b"POST",

@@ -169,11 +169,18 @@ impl Summary {
             Mode::Kv => what.push_str(&format!(", {}-byte values", args.value_size())),
             _ => {}
         }
-        what.push_str(&format!(
-            ", {} thread{}",
-            args.threads,
-            if args.threads == 1 { "" } else { "s" }
-        ));
+        if args.mode == Mode::Connect {
+            what.push_str(" (one thread each, a new connection per op)");
+        } else {
+            what.push_str(&format!(
+                ", {} thread{}",
+                args.threads,
+                if args.threads == 1 { "" } else { "s" }
+            ));
+        }
+        if args.tls_ca.is_some() {
+            what.push_str(", TLS");
+        }
         line(what);
         let plan = match args.rounds() {
             Some(r) => format!("{r} rounds per connection"),
@@ -242,6 +249,7 @@ impl Summary {
         put("mode", json!(args.mode.name()));
         put("connections", json!(args.connections));
         put("threads", json!(args.threads));
+        put("tls", json!(args.tls_ca.is_some()));
         put("rounds", json!(args.rounds()));
         put("duration_s", json!(args.duration.map(|d| d.as_secs_f64())));
         put("warmup_s", json!(args.warmup.as_secs_f64()));

@@ -151,7 +151,10 @@ pub fn run(mut conns: Vec<Conn>, plan: Arc<Plan>, shared: Arc<Shared>) -> Outcom
     };
     for (i, c) in conns.iter_mut().enumerate() {
         let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = poll.registry().register(&mut c.stream, Token(i), interest) {
+        if let Err(e) = poll
+            .registry()
+            .register(c.stream.socket(), Token(i), interest)
+        {
             w.fail(c, format!("cannot register the socket: {e}"));
         }
     }
@@ -239,7 +242,7 @@ impl Worker {
         }
         let who = if c.sub { "subscriber" } else { "conn" };
         self.res.error(format!("{who} {}: {msg}", c.idx));
-        let _ = c.stream.shutdown(std::net::Shutdown::Both);
+        let _ = c.stream.socket().shutdown(std::net::Shutdown::Both);
         self.retire(c);
     }
 
@@ -558,6 +561,7 @@ impl Worker {
                 c.pending = plan.depth;
                 c.step = Step::Batch;
             }
+            Mode::Connect => return Err("connect mode runs in connect.rs".into()),
             Mode::Pubsub => {
                 let sent_ns = (now - plan.epoch).as_nanos() as u64;
                 request(c.begin(), b"signal", &plan.channel, |o| {
