@@ -325,13 +325,13 @@ fn hand_cases(dir: &TempDir) -> Vec<Case> {
             &["--tls-cert", &cert, "--tls-key", &key],
             &[],
             78,
-            "no PEM CERTIFICATE block found",
+            "has no \"-----END CERTIFICATE-----\" line",
         ),
         c(
             &[],
             &[("DFLOCKD_TLS_CERT", &cert), ("DFLOCKD_TLS_KEY", &key)],
             78,
-            "no PEM CERTIFICATE block found",
+            "has no \"-----END CERTIFICATE-----\" line",
         ),
         // Usage errors.
         c(&["--prot=1"], &[], 64, "--prot"),

@@ -185,11 +185,26 @@ fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
     Ok(content)
 }
 
+/// A PEM error in words (the library's own text shows marker bytes as numbers).
+fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { end_marker } => format!(
+            "a block has no \"-----END {}-----\" line",
+            String::from_utf8_lossy(end_marker)
+        ),
+        E::IllegalSectionStart { line } => {
+            format!("malformed BEGIN line {:?}", String::from_utf8_lossy(line))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Every `CERTIFICATE` block, in file order (leaf first for a chain).
 fn parse_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("not a PEM certificate file: {e}"))?;
+        .map_err(|e| format!("not a PEM certificate file: {}", pem_reason(&e)))?;
     if certs.is_empty() {
         return Err("no PEM CERTIFICATE block found".to_owned());
     }
