@@ -141,6 +141,10 @@ pub(super) struct Cli {
     #[arg(long, value_name = "SECONDS")]
     pub shutdown_timeout: Option<String>,
 
+    /// After a loop iteration that saw traffic, keep polling without sleeping for up to this many µs; 0 = off (0..=10000) [env: DFLOCKD_BUSY_POLL_US] [default: 50]
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub busy_poll_us: Option<String>,
+
     // ---- 3.5 TLS and authentication ----
     /// PEM certificate chain (leaf first); enables TLS on every listener; requires --tls-key; re-read on SIGHUP [env: DFLOCKD_TLS_CERT]
     #[arg(long, value_name = "PATH")]

@@ -109,6 +109,11 @@ pub const DEFAULT_READ_TIMEOUT_S: u64 = 23;
 pub const DEFAULT_WRITE_TIMEOUT_S: u64 = 5;
 /// `--shutdown-timeout`, seconds; 0 = wait forever.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_S: u64 = 30;
+/// `--busy-poll-us`, microseconds the loop keeps polling without sleeping
+/// after an iteration that saw traffic; 0 = off. See `server::busy` for why
+/// 50: it bridges a hand-off's round trip through a client on loopback
+/// (measured in benches/hotkey.sh), and an idle server never spins.
+pub const DEFAULT_BUSY_POLL_US: u64 = 50;
 /// `--fence-field`: off, because it breaks clients that expect exactly 3/2 fields.
 pub const DEFAULT_FENCE_FIELD: bool = false;
 /// `--http-session-idle-timeout`, seconds.
@@ -152,6 +157,9 @@ pub const MAX_AUTH_TOKEN_BYTES: usize = 65536;
 pub const MAX_DAY_S: u64 = 86_400;
 /// Upper bound of `--lease-sweep-interval` (one hour).
 pub const MAX_LEASE_SWEEP_INTERVAL_S: u64 = 3600;
+/// Upper bound of `--busy-poll-us` (10 ms): beyond that a spin is just a
+/// burnt core, never a faster wake-up.
+pub const MAX_BUSY_POLL_US: u64 = 10_000;
 /// Upper bound of `--http-rate-limit-per-ip` and `--http-rate-limit-burst`.
 pub const MAX_HTTP_RATE: u64 = 1_000_000;
 
@@ -243,6 +251,8 @@ pub struct Config {
     pub write_timeout_s: u64,
     /// How long a drain waits, seconds; 0 = forever.
     pub shutdown_timeout_s: u64,
+    /// Microseconds to keep polling without sleeping after traffic; 0 = off.
+    pub busy_poll_us: u64,
     /// TLS on every listener when set.
     pub tls: Option<TlsFiles>,
     /// Shared secret (§3.5 chain; from a file: trimmed content). `None` = auth off.
@@ -308,6 +318,7 @@ impl Default for Config {
             read_timeout_s: DEFAULT_READ_TIMEOUT_S,
             write_timeout_s: DEFAULT_WRITE_TIMEOUT_S,
             shutdown_timeout_s: DEFAULT_SHUTDOWN_TIMEOUT_S,
+            busy_poll_us: DEFAULT_BUSY_POLL_US,
             tls: None,
             auth_token: None,
             auth_token_file: None,

@@ -376,6 +376,12 @@ pub(super) fn build(
         seconds,
         DEFAULT_SHUTDOWN_TIMEOUT_S,
     )?;
+    let busy_poll_us = r.uint(
+        &f::BUSY_POLL,
+        cli.busy_poll_us,
+        (0, MAX_BUSY_POLL_US),
+        DEFAULT_BUSY_POLL_US,
+    )?;
 
     // 3.5 TLS and authentication
     let tls_cert = r.path(&f::TLS_CERT, cli.tls_cert, |_| Ok(()))?;
@@ -476,6 +482,7 @@ pub(super) fn build(
         read_timeout_s,
         write_timeout_s,
         shutdown_timeout_s,
+        busy_poll_us,
         tls,
         auth_token,
         auth_token_file,

@@ -80,6 +80,7 @@ pub(super) mod flags {
     pub const WRITE_TIMEOUT: Setting = Setting::new("--write-timeout", "DFLOCKD_WRITE_TIMEOUT_S");
     pub const SHUTDOWN_TIMEOUT: Setting =
         Setting::new("--shutdown-timeout", "DFLOCKD_SHUTDOWN_TIMEOUT_S");
+    pub const BUSY_POLL: Setting = Setting::new("--busy-poll-us", "DFLOCKD_BUSY_POLL_US");
     pub const TLS_CERT: Setting = Setting::new("--tls-cert", "DFLOCKD_TLS_CERT");
     pub const TLS_KEY: Setting = Setting::new("--tls-key", "DFLOCKD_TLS_KEY");
     pub const TLS_CLIENT_CA: Setting = Setting::new("--tls-client-ca", "DFLOCKD_TLS_CLIENT_CA");
@@ -115,7 +116,7 @@ pub(super) mod flags {
     pub const DEBUG: Setting = Setting::new("--debug", "DFLOCKD_DEBUG");
 
     /// All settings in §3 table order: the order of the `--check-config` report.
-    pub const ALL: [&Setting; 40] = [
+    pub const ALL: [&Setting; 41] = [
         &HOST,
         &PORT,
         &DREADLOCK_PORT,
@@ -139,6 +140,7 @@ pub(super) mod flags {
         &READ_TIMEOUT,
         &WRITE_TIMEOUT,
         &SHUTDOWN_TIMEOUT,
+        &BUSY_POLL,
         &TLS_CERT,
         &TLS_KEY,
         &TLS_CLIENT_CA,

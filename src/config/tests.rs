@@ -130,6 +130,7 @@ fn defaults() {
         (c.read_timeout_s, c.write_timeout_s, c.shutdown_timeout_s),
         (23, 5, 30)
     );
+    assert_eq!(c.busy_poll_us, 50);
     assert_eq!((c.tls, c.auth_token, c.auth_token_file), (None, None, None));
     assert!(!c.fence_field);
     assert_eq!(c.fence_state_file, None);
@@ -407,6 +408,38 @@ fn help_names_every_variable_and_default() {
 }
 
 // ---- ranges (§3) ----
+
+#[test]
+fn busy_poll_us() {
+    let flag = "--busy-poll-us";
+    assert_eq!(config(&[flag, "0"], &[]).busy_poll_us, 0);
+    assert_eq!(config(&[flag, "10000"], &[]).busy_poll_us, 10_000);
+    assert_eq!(
+        config(&[], &[("DFLOCKD_BUSY_POLL_US", "0")]).busy_poll_us,
+        0
+    );
+    assert_eq!(
+        config(&[flag, "7"], &[("DFLOCKD_BUSY_POLL_US", "0")]).busy_poll_us,
+        7
+    );
+    assert_eq!(
+        config(&[], &[("DFLOCKD_BUSY_POLL_US", "")]).busy_poll_us,
+        DEFAULT_BUSY_POLL_US
+    );
+    assert_eq!(
+        invalid(&[flag, "10001"], &[]),
+        r#"dflockd: invalid value "10001" for --busy-poll-us: must be an integer in 0..=10000"#
+    );
+    assert_eq!(
+        invalid(&[], &[("DFLOCKD_BUSY_POLL_US", "-1")]),
+        r#"dflockd: invalid value "-1" for --busy-poll-us (from DFLOCKD_BUSY_POLL_US): must be an integer in 0..=10000"#
+    );
+    assert_eq!(
+        line(&[], &[("DFLOCKD_BUSY_POLL_US", "0")], flag),
+        "--busy-poll-us=0 (env DFLOCKD_BUSY_POLL_US)"
+    );
+    assert_eq!(line(&[], &[], flag), "--busy-poll-us=50 (default)");
+}
 
 #[test]
 fn range_edges() {

@@ -1,10 +1,12 @@
 //! The event loop: one `mio::Poll`, listeners and connections in a slab, one
 //! timer wheel. Order per iteration (sozu's): poll → read the clock once →
 //! record readiness → fire due timers → accept → serve the ready list →
-//! reap closed connections → check shutdown.
+//! reap closed connections → check shutdown. After an iteration that saw
+//! traffic the loop polls without sleeping for `--busy-poll-us` (`busy.rs`).
 
 mod accept;
 mod banner;
+mod busy;
 mod dispatch;
 mod http;
 mod memory;
@@ -28,6 +30,7 @@ use crate::state::fence::{Fences, wall_clock_ns};
 use crate::state::{Out, State, StateConfig};
 use crate::timer::wheel::Wheel;
 use crate::timer::{Clock, Timer};
+use busy::BusyPoll;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll};
 use shutdown::{Signals, sd_notify};
@@ -116,6 +119,7 @@ pub struct Server {
     state: State,
     net: NetConfig,
     signals: Signals,
+    busy: BusyPoll,
     draining: bool,
     stop_now: bool,
     /// Refusal and close lines, rate-limited per kind (refusal_log.rs).
@@ -228,6 +232,7 @@ impl Server {
             state,
             net,
             signals,
+            busy: BusyPoll::new(cfg.busy_poll_us),
             draining: false,
             stop_now: false,
             refusals: refusal_log::Refusals::default(),
@@ -280,7 +285,9 @@ impl Server {
         let mut failures = 0;
         loop {
             let timeout = self.poll_timeout();
-            if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
+            let spin = self.busy.spin(timeout);
+            let wait = if spin { Duration::ZERO } else { timeout };
+            if let Err(e) = self.poll.poll(&mut self.events, Some(wait)) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -292,6 +299,14 @@ impl Server {
                 continue;
             }
             failures = 0;
+            let traffic = !self.events.is_empty();
+            if spin && !traffic {
+                // Nothing yet and no timer due: poll again, but first let
+                // anything else runnable on this CPU go ahead. The spin is
+                // only meant to use a CPU that would otherwise halt.
+                std::thread::yield_now();
+                continue;
+            }
             self.clock.update();
             self.record_events();
             if self.signals.pending() {
@@ -304,6 +319,11 @@ impl Server {
             self.reap();
             self.flush_queued();
             self.reap();
+            if traffic {
+                // Measured from the end of the work: the reply that ends
+                // the spin comes one client round trip after our writes.
+                self.busy.saw_traffic();
+            }
             if self.stop_now || (self.draining && self.conns.is_empty()) {
                 log::info!("exiting");
                 return 0;
