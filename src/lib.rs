@@ -21,6 +21,10 @@
 //! * **TLS is a wrapper.** `net::transport::Transport` is plain TCP or a
 //!   rustls connection; `read_into`/`write_from` give both the same outcomes,
 //!   so parsers, the HTTP layer and the state see plaintext only.
+//! * **Sleeping.** The loop blocks in `epoll_wait` when it has nothing to do.
+//!   After an iteration with traffic it first polls without blocking for
+//!   `--busy-poll-us`, so a chain of hand-offs does not pay a wake-up per link;
+//!   with no traffic it never spins (`server/busy.rs`).
 //! * **Pure core.** `protocol::*`, `timer::wheel` and `state::*` do no IO and
 //!   read no clock: time is injected as milliseconds once per loop iteration.
 //! * **Invariants.** Strict FIFO with no barging; a timer never fires before its
