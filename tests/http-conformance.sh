@@ -74,10 +74,10 @@ fail() {
 # ---- the server ------------------------------------------------------------
 # Two adjacent ports below the kernel's ephemeral range (a client socket there,
 # even in TIME-WAIT, makes the bind fail on a busy machine), retried if the
-# bind fails anyway. The limits
-# are raised so that the fuzzer's thousands of keys never meet a cap (a
-# `503 max_locks` is correct but would count as a server error), sessions
-# live as long as the run, and default leases are short (see hooks.py).
+# bind fails anyway. The limits are raised so that the fuzzer's thousands of
+# keys and values never meet a cap (a `503 max_locks` or `503 max_memory` is
+# correct but counts as a server error), sessions live as long as the run, and
+# default leases are short (see hooks.py).
 start_server() {
     local attempt low span
     low=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
@@ -88,7 +88,8 @@ start_server() {
         http_port=$((tcp_port + 1))
         "$bin" --host 127.0.0.1 --port "$tcp_port" --http-port "$http_port" \
             --auth-token "$token" --http-session-idle-timeout 3600 \
-            --max-locks 1000000 --max-keys 0 --default-lease-ttl 1 --log-level warn \
+            --max-locks 1000000 --max-keys 0 --max-memory 0 --default-lease-ttl 1 \
+            --log-level warn \
             >"$work/server.log" 2>&1 &
         server_pid=$!
         local i
@@ -211,7 +212,7 @@ http_load() {
         curl -sS -o /dev/null "$url/v1/stats" # 401
         curl -sS -o /dev/null "${auth[@]}" "$url/v1/no-such-path"
         curl -sS -o /dev/null -X PUT "${auth[@]}" "$url/v1/kv/http-load"
-        curl -sS -o /dev/null -X OPTIONS "$url/v1/kv/http-load"
+        curl -sS -o /dev/null -X OPTIONS "${auth[@]}" "$url/v1/kv/http-load"
         curl -sS -o /dev/null -I "$url/health"
         curl -sS -o /dev/null -X DELETE "${auth[@]}" "$url/v1/sessions/$sid"
     done
@@ -268,7 +269,7 @@ for sample in \
     grep -qF "dflockd_http_requests_total{$sample}" "$work/metrics-final.txt" ||
         fail "no dflockd_http_requests_total{$sample} in /metrics"
 done
-allow=$(curl -fsS -o /dev/null -D - -X OPTIONS "$url/v1/kv/x" | tr -d '\r' | sed -n 's/^Allow: //Ip')
+allow=$(curl -fsS -o /dev/null -D - -X OPTIONS "${auth[@]}" "$url/v1/kv/x" | tr -d '\r' | sed -n 's/^Allow: //Ip')
 [[ $allow == "GET, HEAD, POST, DELETE, OPTIONS" ]] || fail "OPTIONS /v1/kv/x: Allow: $allow"
 kill -0 "$server_pid" 2>/dev/null || fail "the server died"
 
