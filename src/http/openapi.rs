@@ -13,8 +13,14 @@
 //! extra members: clients must ignore members they do not know (§4.3). String
 //! lengths are in characters in JSON Schema but in bytes on the server, so
 //! `maxLength` is exact only for ASCII.
+//!
+//! Responses also declare the headers §2.4 makes unconditional for their status
+//! (`Allow` on `405`, `WWW-Authenticate` on `401`, `Retry-After` on `429`), and
+//! success responses carry OpenAPI `links` to the operations that use what they
+//! return (a session id, a grant's token, a key just written), so that stateful
+//! testers and client generators can chain them.
 
-use super::route::{BodyKind, Field, QueryParam, ROUTES, Route, Shape};
+use super::route::{BodyKind, Field, Op, QueryParam, ROUTES, Route, Shape, route_of};
 use crate::protocol::command::{CommandLimits, MAX_KEY_BYTES, MAX_LIMIT, MAX_SECS};
 use serde_json::{Map, Value, json};
 
@@ -233,16 +239,129 @@ fn error_statuses(route: &Route) -> Vec<(u16, Vec<&'static str>)> {
     out
 }
 
+/// The headers §2.4 sends on every response with this status, by component name.
+fn status_header(status: u16) -> Option<(&'static str, &'static str)> {
+    match status {
+        401 => Some(("WWW-Authenticate", "WWWAuthenticate")),
+        405 => Some(("Allow", "Allow")),
+        429 => Some(("Retry-After", "RetryAfter")),
+        _ => None,
+    }
+}
+
+/// A link parameter: its qualified name in the target and the runtime
+/// expression that gives its value.
+type LinkParams = &'static [(&'static str, &'static str)];
+
+const KEY: (&str, &str) = ("path.key", "$request.path.key");
+const SESSION: (&str, &str) = (
+    "header.X-Dflockd-Session",
+    "$request.header.X-Dflockd-Session",
+);
+
+/// One OpenAPI link from a success response.
+struct Link {
+    target: Op,
+    params: LinkParams,
+    /// Members of the target's body, with runtime expressions as values.
+    body: Option<Value>,
+}
+
+/// The links of an operation's success response. A holder's token goes to
+/// release and renew, an enqueue to its wait, a created session to the
+/// operations on it, a written key to its readers.
+fn links(op: Op) -> Vec<Link> {
+    const HOLDER: LinkParams = &[KEY, SESSION];
+    const ON_KEY: LinkParams = &[KEY];
+    const ON_SESSION: LinkParams = &[("path.id", "$response.body#/session_id")];
+    let link = |target, params, body| Link {
+        target,
+        params,
+        body,
+    };
+    let token = || Some(json!({"token": "$response.body#/token"}));
+    let holder =
+        |release, renew| vec![link(release, HOLDER, token()), link(renew, HOLDER, token())];
+    let enqueue = |wait, release, renew| {
+        let mut v = vec![link(wait, HOLDER, None)];
+        v.extend(holder(release, renew));
+        v
+    };
+    let all = |ops: &[Op], params| ops.iter().map(|&o| link(o, params, None)).collect();
+    match op {
+        Op::CreateSession => all(
+            &[
+                Op::PingSession,
+                Op::DeleteSession,
+                Op::PatchSession,
+                Op::SessionEvents,
+            ],
+            ON_SESSION,
+        ),
+        Op::AcquireLock | Op::WaitLock => holder(Op::ReleaseLock, Op::RenewLock),
+        Op::EnqueueLock => enqueue(Op::WaitLock, Op::ReleaseLock, Op::RenewLock),
+        Op::AcquireSem | Op::WaitSem => holder(Op::ReleaseSem, Op::RenewSem),
+        Op::EnqueueSem => enqueue(Op::WaitSem, Op::ReleaseSem, Op::RenewSem),
+        Op::AcquireRw | Op::WaitRw => holder(Op::ReleaseRw, Op::RenewRw),
+        Op::EnqueueRw => enqueue(Op::WaitRw, Op::ReleaseRw, Op::RenewRw),
+        Op::Elect => holder(Op::Resign, Op::RenewLeader),
+        Op::IncrCounter | Op::DecrCounter | Op::SetCounter => all(&[Op::GetCounter], ON_KEY),
+        Op::SetKv => {
+            let mut v: Vec<Link> = all(&[Op::GetKv, Op::DeleteKv], ON_KEY);
+            // Swap the value just written: the `ok` outcome of a CAS.
+            v.push(link(
+                Op::CasKv,
+                ON_KEY,
+                Some(json!({"old": "$request.body#/value"})),
+            ));
+            v
+        }
+        Op::LPush | Op::RPush => all(&[Op::ListLength, Op::ListRange, Op::LPop, Op::RPop], ON_KEY),
+        _ => Vec::new(),
+    }
+}
+
+/// The `links` object of an operation's success response, if it has links.
+fn links_object(op: Op) -> Option<Value> {
+    let links: Map<String, Value> = links(op)
+        .into_iter()
+        .filter_map(|l| {
+            let target = route_of(l.target)?;
+            let parameters: Map<String, Value> = l
+                .params
+                .iter()
+                .map(|&(name, expr)| (name.to_string(), json!(expr)))
+                .collect();
+            let mut link = json!({"operationId": target.operation_id, "parameters": parameters});
+            if let Some(body) = l.body {
+                link["requestBody"] = body;
+            }
+            Some((target.operation_id.to_string(), link))
+        })
+        .collect();
+    (!links.is_empty()).then_some(Value::Object(links))
+}
+
 fn operation(route: &Route, max_value: usize) -> Value {
     let mut responses = Map::new();
     for (status, body) in success(route.success) {
         responses.insert(status.to_string(), body);
     }
+    if let Some(links) = links_object(route.op) {
+        for status in ["200", "204"] {
+            if let Some(r) = responses.get_mut(status) {
+                r["links"] = links.clone();
+            }
+        }
+    }
     for (status, codes) in error_statuses(route) {
         let desc = format!("`error`: {}", codes.join(", "));
-        responses
+        let r = responses
             .entry(status.to_string())
             .or_insert_with(|| json_response(&desc, schema_ref("ErrorBody")));
+        if let Some((name, component)) = status_header(status) {
+            r["headers"] = json!({ name: reference("headers", component) });
+        }
     }
     let mut op = json!({
         "operationId": route.operation_id,
@@ -447,6 +566,12 @@ fn components() -> Value {
             "SessionHeader": {"name": "X-Dflockd-Session", "in": "header", "required": true,
                               "description": "the session id from POST /v1/sessions",
                               "schema": schema_ref("SessionId")},
+        },
+        "headers": {
+            "Allow": {"required": true, "description": "The methods of this path (§2.4).",
+                      "schema": {"type": "string"}},
+            "WWWAuthenticate": {"required": true, "schema": {"const": "Bearer realm=\"dflockd\""}},
+            "RetryAfter": {"required": true, "schema": {"const": "1"}},
         },
         "schemas": schemas(),
     })

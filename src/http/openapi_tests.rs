@@ -459,3 +459,104 @@ fn no_head_or_options() {
             .all(|r| r.method != Method::Get || !r.template.is_empty())
     );
 }
+
+#[test]
+fn links_name_real_operations_and_parameters() {
+    let d = doc();
+    let by_id = |id: &str| ROUTES.iter().find(|r| r.operation_id == id);
+    let mut count = 0;
+    for route in ROUTES.iter() {
+        let op = operation_of(&d, route);
+        for (status, resp) in op["responses"].as_object().unwrap() {
+            let Some(links) = resp.get("links").and_then(Value::as_object) else {
+                continue;
+            };
+            assert!(
+                status == "200" || status == "204",
+                "{} {status}",
+                route.template
+            );
+            for (name, link) in links {
+                let target = by_id(link["operationId"].as_str().unwrap())
+                    .unwrap_or_else(|| panic!("{name}: no such operation"));
+                for (param, expr) in link["parameters"].as_object().unwrap() {
+                    let (location, pname) = param.split_once('.').unwrap();
+                    match location {
+                        "path" => assert_eq!(target.param_name(), Some(pname), "{name}"),
+                        "header" => {
+                            assert!(pname == "X-Dflockd-Session" && target.session, "{name}")
+                        }
+                        _ => panic!("{name}: {param}"),
+                    }
+                    // The source has what the expression reads.
+                    match expr.as_str().unwrap() {
+                        "$request.path.key" => assert_eq!(route.param_name(), Some("key")),
+                        "$request.header.X-Dflockd-Session" => assert!(route.session),
+                        "$response.body#/session_id" => assert_eq!(route.op, Op::CreateSession),
+                        e => panic!("{name}: {e}"),
+                    }
+                }
+                if let Some(body) = link.get("requestBody") {
+                    for (member, expr) in body.as_object().unwrap() {
+                        assert!(
+                            target
+                                .body
+                                .fields()
+                                .iter()
+                                .any(|f| f.field.name() == member),
+                            "{name}: {member}"
+                        );
+                        match expr.as_str().unwrap() {
+                            // Granted and Acquired outcomes carry the token.
+                            "$response.body#/token" => {
+                                assert!(matches!(route.success, Shape::Acquire | Shape::Enqueue))
+                            }
+                            "$request.body#/value" => assert!(
+                                route
+                                    .body
+                                    .fields()
+                                    .iter()
+                                    .any(|f| f.field.name() == "value")
+                            ),
+                            e => panic!("{name}: {e}"),
+                        }
+                    }
+                }
+                count += 1;
+            }
+        }
+    }
+    assert!(count >= 30, "{count}");
+    let release = &operation_of(&d, route_of(Op::AcquireLock).unwrap())["responses"]["200"]["links"]
+        ["releaseLock"];
+    assert_eq!(
+        release["requestBody"],
+        json!({"token": "$response.body#/token"})
+    );
+}
+
+#[test]
+fn unconditional_headers_are_declared() {
+    let d = doc();
+    for route in ROUTES.iter() {
+        let responses = &operation_of(&d, route)["responses"];
+        let header = |status: &str, name: &str| {
+            responses[status]["headers"][name]["$ref"]
+                .as_str()
+                .map(|r| d.pointer(&r[1..]).unwrap().clone())
+        };
+        assert!(header("405", "Allow").is_some(), "{}", route.template);
+        assert_eq!(
+            header("401", "WWW-Authenticate").is_some(),
+            !route.auth_exempt,
+            "{}",
+            route.template
+        );
+        assert_eq!(
+            header("429", "Retry-After").map(|h| h["schema"]["const"].clone()),
+            (!route.operational).then(|| json!("1")),
+            "{}",
+            route.template
+        );
+    }
+}

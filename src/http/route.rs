@@ -540,6 +540,22 @@ pub fn allowed_methods(raw_path: &str) -> Option<Allow> {
     }
 }
 
+/// The template of the path `raw_path`, whatever the method, or `None` when no
+/// route has that path. All routes of one path share their template; this is
+/// the `path` label of HTTP metrics (http.md §9) for the responses that match
+/// no route of the method (`405`, `OPTIONS`).
+pub fn template_of(raw_path: &str) -> Option<&'static str> {
+    if !raw_path.starts_with('/') {
+        return None;
+    }
+    let (raw, n) = split(raw_path)?;
+    let decoded: Vec<_> = raw[..n].iter().map(|r| decode_segment(r)).collect();
+    ROUTES
+        .iter()
+        .find(|r| fits(r, &decoded))
+        .map(|r| r.template)
+}
+
 /// The route of an operation (each operation has exactly one).
 pub fn route_of(op: Op) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.op == op)

@@ -200,3 +200,28 @@ fn flags() {
     assert_eq!(ROUTES.iter().filter(|r| r.operational).count(), 3);
     assert_eq!(ROUTES.iter().filter(|r| r.is_sse()).count(), 4);
 }
+
+#[test]
+fn template_of_any_method() {
+    for route in ROUTES.iter() {
+        let path = fill(route.template, sample(route));
+        assert_eq!(template_of(&path), Some(route.template), "{path}");
+        // A parameter that does not decode still has the path's template.
+        if route.param_name().is_some() {
+            assert_eq!(
+                template_of(&fill(route.template, "%ZZ")),
+                Some(route.template)
+            );
+        }
+    }
+    for path in [
+        "",
+        "x",
+        "/",
+        "/v1/kv/",
+        "/v1/kv/a/b/c/d",
+        "/v1/locks/a/nope",
+    ] {
+        assert_eq!(template_of(path), None, "{path}");
+    }
+}

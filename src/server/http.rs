@@ -16,7 +16,7 @@ use crate::http::api::{self, Action, ApiError, ApiResponse};
 use crate::http::parse::{HeadLimits, HeadParse, Method, parse_head};
 use crate::http::path::Query;
 use crate::http::response::{ConnectionHeader, ContentType, Cors, ResponseHead, write_continue};
-use crate::http::route::{Op, RouteMatch, allowed_methods, match_route};
+use crate::http::route::{Op, RouteMatch, allowed_methods, match_route, template_of};
 use crate::http::session::{Lookup, format_key};
 use crate::http::{body, metrics, openapi, sse};
 use crate::owner::OwnerId;
@@ -274,15 +274,17 @@ impl Server {
             Some(RouteMatch::Found { route, param }) => (route, param),
             Some(RouteMatch::MethodNotAllowed { allow }) => {
                 let allow = allow.header_value();
-                return self.write_api(
+                return self.write_unrouted(
                     id,
                     &rcx,
+                    &head,
                     ApiError::new(405, "method_not_allowed").to_response(),
                     Some(&allow),
                 );
             }
             Some(RouteMatch::BadPath(e)) => {
-                return self.write_error(id, &rcx, ApiError::bad_request(e.to_string()));
+                let resp = ApiError::bad_request(e.to_string()).to_response();
+                return self.write_unrouted(id, &rcx, &head, resp, None);
             }
             Some(RouteMatch::NotFound) | None => {
                 return self.write_error(id, &rcx, ApiError::new(404, "not_found"));
@@ -938,7 +940,8 @@ impl Server {
             h.connection = ConnectionHeader::for_request(rcx.minor_version, rcx.keep_alive);
             let date = self.dates.get(unix_secs()).to_owned();
             h.write(&mut out, &date, b"");
-            self.http_stats.record("OPTIONS", "preflight", 204, 0);
+            let path = template_of(&head.path).unwrap_or("unmatched");
+            self.http_stats.record("OPTIONS", path, 204, 0);
             return self.write_raw(id, rcx, out);
         }
         match allowed_methods(&head.path) {
@@ -947,10 +950,30 @@ impl Server {
                 // answers it); adding it again listed OPTIONS twice.
                 let allow = allow.header_value();
                 let resp = api::no_content();
-                self.write_api(id, rcx, resp, Some(&allow));
+                self.write_unrouted(id, rcx, head, resp, Some(&allow));
             }
             None => self.write_error(id, rcx, ApiError::new(404, "not_found")),
         }
+    }
+
+    /// `write_api` for a request that matched no route of its method but
+    /// whose path exists (`405`, a bad path parameter, `OPTIONS`): counted
+    /// under the path's route template, which is what http.md §9 labels every
+    /// response with except a `404 not_found` (`unmatched`).
+    fn write_unrouted(
+        &mut self,
+        id: OwnerId,
+        rcx: &ReplyCx,
+        head: &Head,
+        resp: ApiResponse,
+        allow: Option<&str>,
+    ) {
+        let mut out = Vec::new();
+        self.encode_api(&mut out, rcx, &resp, allow);
+        let path = template_of(&head.path).unwrap_or("unmatched");
+        let took = self.clock.now().saturating_sub(rcx.started);
+        self.http_stats.record(rcx.method, path, resp.status, took);
+        self.write_raw(id, rcx, out);
     }
 
     // ---- writing ----
