@@ -102,7 +102,7 @@ fn flags_from_help() -> Vec<Flag> {
 fn bad_value(kind: &str) -> String {
     match kind {
         "PORT" => "65536".to_owned(),
-        "SECONDS" | "N" | "BYTES" => "12x".to_owned(),
+        "SECONDS" | "N" | "BYTES" | "MICROSECONDS" => "12x".to_owned(),
         "BOOL" => "maybe".to_owned(),
         "HOST" => format!("{}.invalid", "a".repeat(64)),
         "PATH" => "/nonexistent-dflockd-check/file".to_owned(),
