@@ -224,6 +224,21 @@ fn pubsub_mode_counts_deliveries() {
     assert!(v["delivery_p99_us"].as_u64().unwrap() >= v["delivery_p50_us"].as_u64().unwrap());
 }
 
+/// `--threads-per-connection`: a blocking thread per connection (the
+/// upstream clients' shape) runs the hot-key modes and pub/sub clean.
+#[test]
+fn thread_per_connection_client() {
+    let s = Server::start(&[]);
+    let tpc = "--threads-per-connection";
+    let v = run_mode(&s, &[tpc, "contended"], 800);
+    assert_eq!(v["client"], "thread-per-connection", "{v}");
+    assert_eq!(v["threads"], 4, "{v}");
+    run_mode(&s, &[tpc, "--limit", "2", "semaphore"], 800);
+    let v = run_mode(&s, &[tpc, "--subscribers", "3", "pubsub"], 800);
+    assert_eq!(v["threads"], 4 + 3, "{v}");
+    assert_eq!(v["deliveries"], 3 * 800, "{v}");
+}
+
 #[test]
 fn http_lock_mode() {
     let s = Server::start_http(&[]);
@@ -549,4 +564,9 @@ fn usage_errors() {
     assert!(stderr(&o).contains("--lease only applies to lock, contended and semaphore modes"));
     let o = load(&["--transport", "udp", "lock"]);
     assert_eq!(o.status.code(), Some(64));
+    let o = load(&["--threads-per-connection", "-t", "2", "lock"]);
+    assert_eq!(o.status.code(), Some(64));
+    let o = load(&["--threads-per-connection", "-c", "4097", "lock"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(stderr(&o).contains("at most 4096 connections"));
 }

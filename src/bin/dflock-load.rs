@@ -3,8 +3,11 @@
 //!
 //! The connections are opened (and authenticated, and subscribed; over HTTP,
 //! given a session) one by one before the clock starts, then split
-//! round-robin over `--threads` event loops. Each loop drives its connections as non-blocking state machines
-//! (see `dflock_load/worker.rs`). The report starts with the command line,
+//! round-robin over `--threads` event loops. Each loop drives its connections
+//! as non-blocking state machines (see `dflock_load/worker.rs`); with
+//! `--threads-per-connection` each connection gets a thread of its own doing
+//! blocking reads instead (`dflock_load/threaded.rs`), like the upstream
+//! clients. The report starts with the command line,
 //! then ops/s, latency percentiles from an HDR histogram (µs), errors,
 //! timeouts and the client's own CPU per op. Exit status: 0 clean run, 1 any
 //! error or timeout, 64 bad usage, 69 the server could not be reached or
@@ -20,6 +23,8 @@ mod connect;
 mod http;
 #[path = "dflock_load/report.rs"]
 mod report;
+#[path = "dflock_load/threaded.rs"]
+mod threaded;
 #[path = "dflock_load/util.rs"]
 mod util;
 #[path = "dflock_load/worker.rs"]
@@ -114,7 +119,7 @@ fn run(args: &Args) -> Result<Summary, String> {
     if args.mode == Mode::Connect {
         return connect::run(args, addr, tls);
     }
-    let threads = args.threads as usize;
+    let threads = args.client_threads() as usize;
     let channel = format!("{}.pubsub", args.key_prefix).into_bytes();
 
     let mut auth = Vec::new();
@@ -147,6 +152,9 @@ fn run(args: &Args) -> Result<Summary, String> {
     let setup_started = Instant::now();
     let mut per_thread: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
     let rt = args.reply_timeout;
+    // Round-robin over subscribers then workers, so with a thread per
+    // connection every thread gets exactly one.
+    let mut next = 0;
     if args.mode == Mode::Pubsub {
         for i in 0..args.subscribers() as usize {
             let c = if args.http() {
@@ -155,7 +163,8 @@ fn run(args: &Args) -> Result<Summary, String> {
             } else {
                 Conn::open(addr, tls.as_ref(), i, true, &channel, &setup_sub, rt)?
             };
-            per_thread[i % threads].push(c);
+            per_thread[next % threads].push(c);
+            next += 1;
         }
     }
     for i in 0..args.connections as usize {
@@ -166,7 +175,8 @@ fn run(args: &Args) -> Result<Summary, String> {
         } else {
             Conn::open(addr, tls.as_ref(), i, false, &key, &setup_worker, rt)?
         };
-        per_thread[i % threads].push(c);
+        per_thread[next % threads].push(c);
+        next += 1;
     }
 
     log::info!(
@@ -216,10 +226,16 @@ fn run(args: &Args) -> Result<Summary, String> {
         .enumerate()
         .map(|(t, conns)| {
             let (plan, shared) = (Arc::clone(&plan), Arc::clone(&shared));
-            std::thread::Builder::new()
-                .name(format!("load-{t}"))
-                .spawn(move || worker::run(conns, plan, shared))
-                .map_err(|e| format!("cannot start a thread: {e}"))
+            let builder = std::thread::Builder::new().name(format!("load-{t}"));
+            if args.threads_per_connection {
+                builder.stack_size(threaded::STACK_BYTES).spawn(move || {
+                    let conn = conns.into_iter().next().expect("one connection per thread");
+                    threaded::run(conn, plan, shared)
+                })
+            } else {
+                builder.spawn(move || worker::run(conns, plan, shared))
+            }
+            .map_err(|e| format!("cannot start a thread: {e}"))
         })
         .collect::<Result<_, _>>()?;
     let outcomes = handles

@@ -1,6 +1,7 @@
 //! Command line of `dflock-load`: flags, per-mode validation, and the echo
 //! of the command line that starts every report.
 
+use crate::threaded::MAX_THREADED_CONNECTIONS;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
 use std::time::Duration;
@@ -114,6 +115,11 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: u32,
 
+    /// One OS thread per connection with blocking reads, like the Go, Python and
+    /// TypeScript clients (instead of --threads event loops); at most 4096 connections
+    #[arg(long, conflicts_with = "threads")]
+    pub threads_per_connection: bool,
+
     /// semaphore: permits of the shared semaphore [default: half the connections, at least 1]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub limit: Option<u32>,
@@ -192,6 +198,12 @@ impl Args {
                 )
                 .exit();
         }
+        if args.threads_per_connection && args.connections > MAX_THREADED_CONNECTIONS {
+            let msg = format!(
+                "--threads-per-connection takes at most {MAX_THREADED_CONNECTIONS} connections"
+            );
+            usage_exit(Args::command().error(ErrorKind::ValueValidation, msg));
+        }
         if let Some(t) = &args.auth_token {
             if t.trim().is_empty() || t.contains(['\n', '\r']) {
                 Args::command()
@@ -214,6 +226,29 @@ impl Args {
 
     pub fn http(&self) -> bool {
         self.transport == Transport::Http
+    }
+
+    /// Client threads: the event loops, or one per connection (and subscriber).
+    pub fn client_threads(&self) -> u32 {
+        if self.threads_per_connection {
+            self.connections
+                + if self.mode == Mode::Pubsub {
+                    self.subscribers()
+                } else {
+                    0
+                }
+        } else {
+            self.threads
+        }
+    }
+
+    /// How the client drives its connections, for the report.
+    pub fn client_shape(&self) -> &'static str {
+        if self.threads_per_connection {
+            "thread-per-connection"
+        } else {
+            "event-loop"
+        }
     }
 
     pub fn limit(&self) -> u32 {

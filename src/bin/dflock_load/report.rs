@@ -171,6 +171,8 @@ impl Summary {
         }
         if args.mode == Mode::Connect {
             what.push_str(" (one thread each, a new connection per op)");
+        } else if args.threads_per_connection {
+            what.push_str(", one thread per connection (blocking reads)");
         } else {
             what.push_str(&format!(
                 ", {} thread{}",
@@ -248,7 +250,8 @@ impl Summary {
         put("transport", json!(args.transport.name()));
         put("mode", json!(args.mode.name()));
         put("connections", json!(args.connections));
-        put("threads", json!(args.threads));
+        put("threads", json!(args.client_threads()));
+        put("client", json!(args.client_shape()));
         put("tls", json!(args.tls_ca.is_some()));
         put("rounds", json!(args.rounds()));
         put("duration_s", json!(args.duration.map(|d| d.as_secs_f64())));

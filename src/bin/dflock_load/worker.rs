@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often deadlines, heartbeats and the pub/sub finish are checked.
-const TICK: Duration = Duration::from_millis(20);
+pub const TICK: Duration = Duration::from_millis(20);
 /// Subscribers only receive; a `ping` this often keeps the server's idle timeout away (§2.8).
 const PING_EVERY: Duration = Duration::from_secs(10);
 /// After the publishers finish, subscribers stop once no delivery arrived for this long.
@@ -112,7 +112,9 @@ impl Outcome {
     }
 }
 
-struct Worker {
+/// One thread's protocol driver: the event loop below and the blocking
+/// thread-per-connection driver (`threaded.rs`) feed it the same way.
+pub struct Worker {
     plan: Arc<Plan>,
     shared: Arc<Shared>,
     res: Outcome,
@@ -129,19 +131,7 @@ struct Worker {
 /// Run one thread's connections to the end of the run.
 pub fn run(mut conns: Vec<Conn>, plan: Arc<Plan>, shared: Arc<Shared>) -> Outcome {
     let now = Instant::now();
-    let mut w = Worker {
-        plan,
-        shared,
-        res: Outcome::new(),
-        active: conns.len(),
-        subs_active: conns.iter().filter(|c| c.sub).count(),
-        cpu0: None,
-        received_local: 0,
-        received_flushed: 0,
-        publishers_done_at: None,
-        last_seen: 0,
-        last_progress: now,
-    };
+    let mut w = Worker::new(plan, shared, &conns, now);
     let mut poll = match Poll::new() {
         Ok(p) => p,
         Err(e) => {
@@ -160,14 +150,7 @@ pub fn run(mut conns: Vec<Conn>, plan: Arc<Plan>, shared: Arc<Shared>) -> Outcom
     }
     w.maybe_start_cpu(now);
     for c in conns.iter_mut() {
-        if c.step == Step::Done {
-            continue;
-        }
-        if c.sub {
-            c.next_ping = now + PING_EVERY;
-        } else if let Err(e) = w.next_op(c, now) {
-            w.fail(c, e);
-        }
+        w.start(c, now);
     }
     let mut events = Events::with_capacity(1024);
     let mut next_tick = now + TICK;
@@ -207,14 +190,47 @@ pub fn run(mut conns: Vec<Conn>, plan: Arc<Plan>, shared: Arc<Shared>) -> Outcom
         }
         w.flush_received();
     }
-    if let Some(c0) = w.cpu0 {
-        w.res.cpu_ns = cpu_between(c0, thread_cpu());
-    }
-    w.res
+    w.finish()
 }
 
 impl Worker {
-    fn maybe_start_cpu(&mut self, now: Instant) {
+    pub fn new(plan: Arc<Plan>, shared: Arc<Shared>, conns: &[Conn], now: Instant) -> Worker {
+        Worker {
+            plan,
+            shared,
+            res: Outcome::new(),
+            active: conns.len(),
+            subs_active: conns.iter().filter(|c| c.sub).count(),
+            cpu0: None,
+            received_local: 0,
+            received_flushed: 0,
+            publishers_done_at: None,
+            last_seen: 0,
+            last_progress: now,
+        }
+    }
+
+    /// Send a worker's first request, or arm a subscriber's heartbeat.
+    pub fn start(&mut self, c: &mut Conn, now: Instant) {
+        if c.step == Step::Done {
+            return;
+        }
+        if c.sub {
+            c.next_ping = now + PING_EVERY;
+        } else if let Err(e) = self.next_op(c, now) {
+            self.fail(c, e);
+        }
+    }
+
+    /// The thread's outcome, with its CPU time since the warm-up ended.
+    pub fn finish(mut self) -> Outcome {
+        if let Some(c0) = self.cpu0 {
+            self.res.cpu_ns = cpu_between(c0, thread_cpu());
+        }
+        self.res
+    }
+
+    pub fn maybe_start_cpu(&mut self, now: Instant) {
         if self.cpu0.is_none() && now >= self.plan.warmup_end {
             self.cpu0 = Some(thread_cpu());
         }
@@ -236,7 +252,7 @@ impl Worker {
 
     /// Record an error and drop the connection: after an unexpected reply
     /// its request/reply stream can no longer be trusted.
-    fn fail(&mut self, c: &mut Conn, msg: String) {
+    pub fn fail(&mut self, c: &mut Conn, msg: String) {
         if c.step == Step::Done {
             return;
         }
@@ -246,7 +262,7 @@ impl Worker {
         self.retire(c);
     }
 
-    fn on_readable(&mut self, c: &mut Conn, drain_all: bool) {
+    pub fn on_readable(&mut self, c: &mut Conn, drain_all: bool) {
         loop {
             let short = match c.fill() {
                 Ok(Fill::Data { short }) => short,
@@ -605,7 +621,7 @@ impl Worker {
     }
 
     /// Deadlines, subscriber heartbeats, and the end of a pub/sub run.
-    fn housekeeping(&mut self, conns: &mut [Conn], now: Instant) {
+    pub fn housekeeping(&mut self, conns: &mut [Conn], now: Instant) {
         for c in conns.iter_mut() {
             match c.step {
                 Step::Done | Step::Idle => {}
@@ -664,7 +680,7 @@ impl Worker {
         }
     }
 
-    fn flush_received(&mut self) {
+    pub fn flush_received(&mut self) {
         if self.received_local > self.received_flushed {
             let d = self.received_local - self.received_flushed;
             self.shared.received.fetch_add(d, Ordering::AcqRel);
