@@ -239,6 +239,35 @@ fn thread_per_connection_client() {
     assert_eq!(v["deliveries"], 3 * 800, "{v}");
 }
 
+/// `--rate`: each connection starts its ops on a schedule, so 2 × 20 ops at
+/// 200 ops/s take about 0.2 s.
+#[test]
+fn rate_paces_the_run() {
+    let s = Server::start(&[]);
+    let o = load(&[
+        "--server",
+        &s.addr,
+        "-c",
+        "2",
+        "-n",
+        "20",
+        "--threads-per-connection",
+        "--rate",
+        "200",
+        "--json",
+        "contended",
+    ]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["ops"].as_u64(), v["errors"].as_u64()),
+        (Some(40), Some(0))
+    );
+    assert_eq!(v["rate"], 200);
+    let elapsed = v["elapsed_s"].as_f64().unwrap();
+    assert!((0.17..3.0).contains(&elapsed), "{v}");
+}
+
 #[test]
 fn http_lock_mode() {
     let s = Server::start_http(&[]);
@@ -569,4 +598,10 @@ fn usage_errors() {
     let o = load(&["--threads-per-connection", "-c", "4097", "lock"]);
     assert_eq!(o.status.code(), Some(64));
     assert!(stderr(&o).contains("at most 4096 connections"));
+    let o = load(&["--rate", "100", "lock"]);
+    assert_eq!(
+        o.status.code(),
+        Some(64),
+        "--rate needs --threads-per-connection"
+    );
 }

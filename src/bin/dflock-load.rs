@@ -38,7 +38,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use worker::http_worker::{self, Bodies};
 use worker::{KV_TTL, Plan, Shared};
 
@@ -213,6 +213,10 @@ fn run(args: &Args) -> Result<Summary, String> {
         channel,
         over_http: args.http(),
         http,
+        pace: args
+            .rate
+            .map(|r| Duration::from_secs_f64(f64::from(args.connections) / f64::from(r))),
+        workers: args.connections,
     });
     let shared = Arc::new(Shared::default());
     if args.mode == Mode::Pubsub {

@@ -120,6 +120,12 @@ pub struct Args {
     #[arg(long, conflicts_with = "threads")]
     pub threads_per_connection: bool,
 
+    /// Pace the run to about N ops/s in all, each connection starting its ops
+    /// on a fixed schedule (with --threads-per-connection)
+    #[arg(long, value_name = "N", requires = "threads_per_connection",
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub rate: Option<u32>,
+
     /// semaphore: permits of the shared semaphore [default: half the connections, at least 1]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub limit: Option<u32>,

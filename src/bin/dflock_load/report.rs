@@ -169,6 +169,9 @@ impl Summary {
             Mode::Kv => what.push_str(&format!(", {}-byte values", args.value_size())),
             _ => {}
         }
+        if let Some(rate) = args.rate {
+            what.push_str(&format!(", paced to {rate} ops/s"));
+        }
         if args.mode == Mode::Connect {
             what.push_str(" (one thread each, a new connection per op)");
         } else if args.threads_per_connection {
@@ -253,6 +256,7 @@ impl Summary {
         put("threads", json!(args.client_threads()));
         put("client", json!(args.client_shape()));
         put("tls", json!(args.tls_ca.is_some()));
+        put("rate", json!(args.rate));
         put("rounds", json!(args.rounds()));
         put("duration_s", json!(args.duration.map(|d| d.as_secs_f64())));
         put("warmup_s", json!(args.warmup.as_secs_f64()));

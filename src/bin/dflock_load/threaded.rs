@@ -51,9 +51,28 @@ pub fn run(conn: Conn, plan: Arc<Plan>, shared: Arc<Shared>) -> Outcome {
         return w.finish();
     }
     w.maybe_start_cpu(now);
-    w.start(&mut c, now);
+    // --rate: this connection's next op start; the connections' schedules
+    // are spread over one interval so the server sees a steady stream.
+    let pace = w.plan().pace;
+    let mut slot = pace.map(|p| now + p.mul_f64(c.idx as f64 / f64::from(w.plan().workers)));
+    if slot.is_none() {
+        w.start(&mut c, now);
+    }
     let mut next_tick = now + TICK;
     while c.step != Step::Done {
+        if let (Some(p), Some(at), Step::Idle) = (pace, slot, c.step) {
+            let now = Instant::now();
+            if at > now {
+                std::thread::sleep(at - now);
+            }
+            let now = Instant::now();
+            // Late by more than an interval (a slow reply): restart the
+            // schedule rather than catch up in a burst.
+            slot = Some(if now > at + p { now + p } else { at + p });
+            w.maybe_start_cpu(now);
+            w.start(&mut c, now);
+            continue;
+        }
         // One blocking read (a timeout reads as WouldBlock), the replies it
         // brought, and the next request written at once.
         w.on_readable(&mut c, false);

@@ -47,6 +47,11 @@ pub struct Plan {
     pub over_http: bool,
     /// HTTP request bodies that do not change between ops.
     pub http: http_worker::Bodies,
+    /// `--rate`: the interval between one connection's op starts. A finished
+    /// op leaves its connection `Idle` and `threaded.rs` starts the next.
+    pub pace: Option<Duration>,
+    /// Worker connections (spreads the paced connections' schedules).
+    pub workers: u32,
 }
 
 impl Plan {
@@ -208,6 +213,10 @@ impl Worker {
             last_seen: 0,
             last_progress: now,
         }
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// Send a worker's first request, or arm a subscriber's heartbeat.
@@ -497,6 +506,10 @@ impl Worker {
 
     /// Start the connection's next op, or its clean-up when the run is over.
     fn next_op(&mut self, c: &mut Conn, now: Instant) -> Result<(), String> {
+        if self.plan.pace.is_some() && c.step != Step::Idle {
+            c.step = Step::Idle;
+            return Ok(());
+        }
         let measuring = now >= self.plan.warmup_end;
         let finished = match (self.plan.rounds, self.plan.stop) {
             (Some(r), _) => measuring && c.started >= r,
