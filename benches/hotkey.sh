@@ -310,24 +310,28 @@ fi
 if wanted moderate; then
     echo
     echo "## About 1,000 hand-offs/s: what busy-polling costs"
-    start off "$DFLOCKD_BIN" --log-level warn --busy-poll-us 0
-    label_m() { [[ $1 == off ]] && echo "ours, --busy-poll-us 0" || label "$1"; }
+    # Every server above, plus ours with busy-polling off if no SWEEP has it.
+    MOD=("${OURS[@]}")
+    if [[ " ${OURS[*]} " != *" busy0 "* ]]; then
+        start busy0 "$DFLOCKD_BIN" --log-level warn --busy-poll-us 0
+        MOD+=(busy0)
+    fi
     OUT_ROWS="$WORK/moderate"
-    show "$DFLOCK_LOAD_BIN" --server "$HOST:PORT" --warmup "$WARMUP" --duration "$DURATION" --json contended -c 10 "$TPC" --rate 1000
+    args=(contended -c 10 "$TPC" --rate 1000)
+    show "$DFLOCK_LOAD_BIN" --server "$HOST:PORT" --warmup "$WARMUP" --duration "$DURATION" --json "${args[@]}"
     for ((r = 1; r <= RUNS; r++)); do
-        for s in go ours off; do
-            measure "$s" "$WORK/moderate.$s.$r.json" contended -c 10 "$TPC" --rate 1000
-            printf '  run %d %-22s %s\n' "$r" "$(label_m "$s")" "$(tail -n1 "$OUT_ROWS.$s")"
+        for s in "${MOD[@]}"; do
+            measure "$s" "$WORK/moderate.$s.$r.json" "${args[@]}"
+            printf '  run %d %-22s %s\n' "$r" "$(label "$s")" "$(tail -n1 "$OUT_ROWS.$s")"
         done
     done
     echo
     echo '| server | hand-offs/s | p50 µs | p99 µs | server CPU µs/hand-off | server CPU |'
     echo '|---|---|---|---|---|---|'
-    for s in go ours off; do
+    for s in "${MOD[@]}"; do
         col() { median $(awk -v c="$1" '{ print $c }' "$OUT_ROWS.$s"); }
-        printf '| %s | %.0f | %s | %s | %.1f | %.1f%% |\n' "$(label_m "$s")" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)"
+        printf '| %s | %.0f | %s | %s | %.1f | %.1f%% |\n' "$(label "$s")" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" "$(col 5)"
     done
-    stop_pid "$PID_off"
 fi
 
 # ------------------------------------------------------ unique-key A/B --

@@ -301,10 +301,9 @@ impl Server {
             failures = 0;
             let traffic = !self.events.is_empty();
             if spin && !traffic {
-                // Nothing yet and no timer due: poll again, but first let
-                // anything else runnable on this CPU go ahead. The spin is
-                // only meant to use a CPU that would otherwise halt.
-                std::thread::yield_now();
+                // Nothing yet and no timer due: poll again, after letting
+                // anything else runnable on this CPU go first.
+                self.busy.yield_cpu();
                 continue;
             }
             self.clock.update();
