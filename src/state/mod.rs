@@ -13,6 +13,7 @@ mod events;
 pub mod fence;
 mod grant;
 pub mod holders;
+pub mod inspect;
 mod kv;
 mod list;
 mod lock;

@@ -166,6 +166,11 @@ impl ConnTable {
         self.live
     }
 
+    /// Every live owner: connections by slot, then sessions by slot.
+    pub fn iter(&self) -> impl Iterator<Item = &ConnState> {
+        self.conns.iter().chain(&self.sessions).flatten()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.live == 0
     }

@@ -102,6 +102,11 @@ impl Resource {
         self.expired.as_ref().is_some_and(|r| r.contains(token))
     }
 
+    /// The remembered expired tokens, oldest first (for `State::lock_snapshot`).
+    pub fn expired_tokens(&self) -> impl Iterator<Item = Token> + '_ {
+        self.expired.iter().flat_map(|r| r.iter().copied())
+    }
+
     /// True if one more holder of `via`'s mode fits right now (ignoring the queue).
     pub fn has_capacity_for(&self, via: Via) -> bool {
         match self.kind {
