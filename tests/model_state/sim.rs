@@ -195,6 +195,7 @@ impl<'a> Sim<'a> {
             max_subscriptions: 0,
             gc_interval_ms: 5000,
             gc_max_idle_ms: 60_000,
+            max_memory: 0,
         };
         let fences = Fences::open(None, 0).expect("fences without a state file");
         let mut state = State::new(cfg, fences);

@@ -550,3 +550,43 @@ fn watches_deliver_once_per_conn_and_clean_up() {
     w.matching("session.42", |conn| seen.push(conn));
     assert!(seen.is_empty());
 }
+
+/// Issue 13's disconnect storm: the per-connection indexes kept their peak
+/// size once the storm's subscribers had gone, and hashbrown's tombstones
+/// made them double in place under churn (+540 KB for good after rounds of
+/// 5,000 watchers). They give their memory back as they empty.
+#[test]
+fn indexes_give_memory_back_after_a_storm_of_subscribers() {
+    let mut ps = PubSub::new();
+    let mut ws = Watches::new();
+    for round in 0..12 {
+        for i in 0..5000 {
+            let conn = OwnerId {
+                slot: i,
+                generation: round,
+            };
+            ps.listen(conn, &format!("ch.{}", i % 64), (i % 3 == 0).then_some("g"));
+            ws.watch(conn, &format!("k{}", i % 64));
+        }
+        for i in 0..5000 {
+            let conn = OwnerId {
+                slot: i,
+                generation: round,
+            };
+            if i % 2 == 0 {
+                ps.remove_conn(conn);
+                ws.remove_conn(conn);
+            } else {
+                ps.unlisten(conn, &format!("ch.{}", i % 64), (i % 3 == 0).then_some("g"));
+                ws.unwatch(conn, &format!("k{}", i % 64));
+            }
+        }
+    }
+    assert!(ps.by_conn.is_empty() && ws.by_conn.is_empty());
+    assert!(
+        ps.by_conn.capacity() < 64 && ws.by_conn.capacity() < 64,
+        "indexes kept {} and {} slots",
+        ps.by_conn.capacity(),
+        ws.by_conn.capacity()
+    );
+}
