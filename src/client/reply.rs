@@ -218,4 +218,69 @@ mod tests {
         assert_eq!(fence_from_token("zzzzzzzzzzzzzzzz0000"), None);
         assert_eq!(fence_from_token("é123456789012345678"), None);
     }
+
+    /// What a server (or anything pretending to be one) may send: a million
+    /// seeded lines, mostly mutations of real replies and push frames, through
+    /// every parser here. None may panic; a parsed grant's fence agrees with
+    /// its token; a push frame is recognised only by its prefix.
+    #[test]
+    fn random_reply_lines_never_panic() {
+        use crate::test_rng::XorShift;
+        const LINES: &[&str] = &[
+            "ok 18ea9db47e590001d433357e6ef5d88b 33",
+            "acquired 18ea9db47e590001d433357e6ef5d88b 60 1795420800000000001",
+            "ok 18ea9db47e590001d433357e6ef5d88b",
+            "ok 120 1795420800000000001",
+            "ok -9223372036854775808",
+            "ok  value with  spaces ",
+            "queued",
+            "timeout",
+            "nil",
+            "cas_conflict",
+            "error_lease_expired",
+            "sig orders.eu.created {\"id\": 7}",
+            "watch kset session.42",
+            "leader elected job",
+            "ok {\"connections\":1}",
+        ];
+        const BYTES: &[u8] = b" \t0123456789abcdefABCDEF-+xz\xc3\xa9\xff\x00";
+        let mut rng = XorShift(0xC11E_0000_0000_0001);
+        let mut grants = 0u32;
+        for _ in 0..1_000_000 {
+            let mut b = LINES[rng.below(LINES.len())].as_bytes().to_vec();
+            for _ in 0..rng.below(4) {
+                let at = rng.below(b.len() + 1);
+                match rng.below(3) {
+                    0 => b.insert(at, BYTES[rng.below(BYTES.len())]),
+                    1 if at < b.len() => {
+                        b.remove(at);
+                    }
+                    _ => b.truncate(at),
+                }
+            }
+            let line = String::from_utf8_lossy(&b);
+            let push = parse_push(&line);
+            assert_eq!(
+                push.is_some(),
+                ["sig ", "watch ", "leader "]
+                    .iter()
+                    .any(|p| line.starts_with(p)),
+                "{line:?}"
+            );
+            let (word, rest) = split_status(&line);
+            let _ = failure(&line);
+            if let Ok(rest) = expect_ok(&line) {
+                assert_eq!(word, "ok");
+                if let Ok(g) = parse_grant(rest, &line) {
+                    grants += 1;
+                    if let Some(f) = fence_from_token(&g.token) {
+                        assert_eq!(g.fence, f, "{line:?}");
+                    }
+                }
+                let _: Result<i64> = parse_field(rest.split(' ').next(), &line);
+            }
+            let _ = fence_from_token(rest);
+        }
+        assert!(grants > 20_000, "only {grants} grants parsed");
+    }
 }
