@@ -12,24 +12,26 @@
 //!
 //! Reproduce one failing history with the seed the failure prints:
 //! `DFLOCKD_HISTORY_SEED=0x… DFLOCKD_HISTORIES=1 cargo test --profile ci --test history randomized`.
-//! `DFLOCKD_HISTORIES=n` runs more (see `benches/reliability.sh`).
+//! `DFLOCKD_HISTORIES=n` runs more (see `benches/reliability.sh`);
+//! `DFLOCKD_HISTORY_DUMP=1` prints every history's events.
 
 #[path = "history/client.rs"]
 mod client;
 mod common;
+#[path = "history/http.rs"]
+mod http;
 #[path = "history/verify.rs"]
 mod verify;
 #[path = "history/workload.rs"]
 mod workload;
 
 use client::Client as RecClient;
-use common::{Client, Server};
-use std::net::SocketAddr;
+use common::{Client, Server, free_port};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
-use workload::{ClientOut, Fault, Hold, Kind, Plan, run_client};
+use workload::{Addrs, ClientOut, Fault, Hold, Kind, Plan, run_client};
 
 /// Seed of the first history; history i uses seed + i.
 const BASE_SEED: u64 = 0xD10C_0000;
@@ -78,10 +80,10 @@ fn dump(outs: &[ClientOut]) -> String {
 }
 
 /// Runs and checks one history.
-fn run_history(plan: &Plan, addr: SocketAddr, epoch: Instant) -> Result<Done, String> {
+fn run_history(plan: &Plan, addrs: Addrs, epoch: Instant) -> Result<Done, String> {
     let outs: Vec<ClientOut> = thread::scope(|s| {
         let handles: Vec<_> = (0..plan.clients)
-            .map(|c| s.spawn(move || run_client(plan, c, addr, epoch)))
+            .map(|c| s.spawn(move || run_client(plan, c, addrs, epoch)))
             .collect();
         handles
             .into_iter()
@@ -105,6 +107,17 @@ fn run_history(plan: &Plan, addr: SocketAddr, epoch: Instant) -> Result<Done, St
             .and_then(|()| verify::fifo(&holds))
             .and_then(|()| verify::fence_order(&holds.iter().collect::<Vec<_>>()))
     };
+    if std::env::var_os("DFLOCKD_HISTORY_DUMP").is_some() {
+        eprintln!(
+            "history seed {:#x} ({:?}, HTTP {:?}, fault {:?} on client {}):\n{}",
+            plan.seed,
+            plan.kind,
+            plan.http,
+            plan.fault,
+            plan.faulty,
+            dump(&outs)
+        );
+    }
     match checked {
         Ok(()) => Ok(Done {
             plan: plan.clone(),
@@ -114,10 +127,11 @@ fn run_history(plan: &Plan, addr: SocketAddr, epoch: Instant) -> Result<Done, St
             stale: outs.iter().map(|o| o.stale_refused).sum(),
         }),
         Err(e) => Err(format!(
-            "history seed {:#x} ({:?}, {} clients, fault {:?} on client {}): {e}\nevents:\n{}",
+            "history seed {:#x} ({:?}, {} clients, HTTP {:?}, fault {:?} on client {}): {e}\nevents:\n{}",
             plan.seed,
             plan.kind,
             plan.clients,
+            plan.http,
             plan.fault,
             plan.faulty,
             dump(&outs)
@@ -127,7 +141,7 @@ fn run_history(plan: &Plan, addr: SocketAddr, epoch: Instant) -> Result<Done, St
 
 /// Runs histories `seed..seed + n` on `workers` threads and checks them,
 /// then the fence order across all of them. Panics with the first failure.
-fn run_many(addr: SocketAddr, seed: u64, n: usize, workers: usize) -> Vec<Done> {
+fn run_many(addrs: Addrs, seed: u64, n: usize, workers: usize) -> Vec<Done> {
     let epoch = Instant::now();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Result<Done, String>>> = Mutex::new(Vec::new());
@@ -139,8 +153,8 @@ fn run_many(addr: SocketAddr, seed: u64, n: usize, workers: usize) -> Vec<Done> 
                     if i >= n {
                         break;
                     }
-                    let plan = Plan::new(seed + i as u64);
-                    let r = run_history(&plan, addr, epoch);
+                    let plan = Plan::new(seed + i as u64, addrs.http.is_some());
+                    let r = run_history(&plan, addrs, epoch);
                     let failed = r.is_err();
                     results.lock().unwrap().push(r);
                     if failed {
@@ -167,6 +181,29 @@ fn run_many(addr: SocketAddr, seed: u64, n: usize, workers: usize) -> Vec<Done> 
         panic!("across histories {seed:#x}..{:#x}: {e}", seed + n as u64);
     }
     done
+}
+
+/// A server with the HTTP API on a free port (retried if the port is taken
+/// between choosing and binding it). HTTP sessions left by killed clients
+/// end after 2 x 2 s idle.
+fn start_server(extra: &[&str]) -> (Server, Addrs) {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = free_port().to_string();
+        let mut args = vec!["--http-port", &port, "--http-session-idle-timeout", "2"];
+        args.extend_from_slice(extra);
+        match Server::try_start_env(&args, &[]) {
+            Ok(server) => {
+                let addrs = Addrs {
+                    tcp: server.addr(),
+                    http: Some(server.listener("http")),
+                };
+                return (server, addrs);
+            }
+            Err(e) => last = e,
+        }
+    }
+    panic!("no server with an HTTP port: {last}");
 }
 
 /// No key held or waited on and no connection but `c`'s: nothing stuck.
@@ -205,7 +242,7 @@ fn report(what: &str, done: &[Done], started: Instant) {
     };
     eprintln!(
         "{what}: {} histories checked (lock {}, semaphore {}, rw {}, counter {}, kv {}), \
-         {} requests, {} grants; faults injected: {} client pauses ({} of them past a held \
+         {} clients ({} over HTTP), {} requests, {} grants; faults injected: {} client pauses ({} of them past a held \
          lease, whose token was then refused), {} kills, {} resets; {:.1} s",
         done.len(),
         count(|k| k == Kind::Lock),
@@ -213,6 +250,10 @@ fn report(what: &str, done: &[Done], started: Instant) {
         count(|k| k == Kind::Rw),
         count(|k| k == Kind::Counter),
         count(|k| k == Kind::Kv),
+        done.iter().map(|d| d.plan.clients).sum::<usize>(),
+        done.iter()
+            .map(|d| d.plan.http.iter().filter(|h| **h).count())
+            .sum::<usize>(),
         done.iter().map(|d| d.ops).sum::<usize>(),
         done.iter().map(|d| d.holds.len()).sum::<usize>(),
         faults(Fault::Pause),
@@ -229,7 +270,7 @@ fn randomized_histories_under_faults() {
     let n = env_u64("DFLOCKD_HISTORIES").map_or(HISTORIES, |n| n as usize);
     // Idle keys are collected after 5 s, so `stats` stays small over the run
     // (a paused client's key is still in use or freshly idle when it resumes).
-    let server = Server::start(&[
+    let (server, addrs) = start_server(&[
         "--gc-interval",
         "1",
         "--gc-max-idle",
@@ -238,7 +279,7 @@ fn randomized_histories_under_faults() {
         "100000",
     ]);
     let started = Instant::now();
-    let done = run_many(server.addr(), seed, n, WORKERS);
+    let done = run_many(addrs, seed, n, WORKERS);
     report("randomized histories", &done, started);
     assert_quiescent(&mut server.client());
 }
@@ -270,7 +311,7 @@ impl Drop for Stopped {
 /// token is refused; and the histories still check.
 #[test]
 fn server_stopped_for_two_seconds() {
-    let server = Server::start(&[]);
+    let (server, addrs) = start_server(&[]);
     let addr = server.addr();
     let epoch = Instant::now();
     let mut st = server.client();
@@ -283,7 +324,7 @@ fn server_stopped_for_two_seconds() {
         let (grant, _) = holder.req("l", key, "0 1").unwrap();
         let token = grant.split(' ').nth(1).expect("a grant").to_string();
         let mut waiter = RecClient::connect(addr, epoch, 200 + i).unwrap();
-        waiter.send("l", key, &format!("{timeout} 2")).unwrap();
+        waiter.send("l", key, &format!("{timeout} 30")).unwrap();
         st.wait_lock_waiters(key, 1);
         holders.push((holder, token));
         waiters.push(waiter);
@@ -293,7 +334,7 @@ fn server_stopped_for_two_seconds() {
     let seed = env_u64("DFLOCKD_HISTORY_SEED").map_or(BASE_SEED + 0x10_0000, |s| s + 0x10_0000);
     let started = Instant::now();
     let (done, resumed) = thread::scope(|s| {
-        let histories = s.spawn(move || run_many(addr, seed, 64, 8));
+        let histories = s.spawn(move || run_many(addrs, seed, 64, 8));
         thread::sleep(Duration::from_millis(100));
         let stopped = Stopped::stop(server.pid());
         thread::sleep(Duration::from_millis(2500));
@@ -309,7 +350,7 @@ fn server_stopped_for_two_seconds() {
     for (i, (key, _)) in pairs.iter().enumerate() {
         let grant = waiters[i].recv(0).unwrap();
         assert!(
-            grant.starts_with("ok ") && grant.ends_with(" 2"),
+            grant.starts_with("ok ") && grant.ends_with(" 30"),
             "{key}: the waiter after the stop got {grant:?}, not the expired lease's slot"
         );
         let wtoken = grant.split(' ').nth(1).unwrap_or_default().to_string();

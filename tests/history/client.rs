@@ -3,11 +3,16 @@
 //! interval contains the server's real one (what the checkers rely on).
 //! Faults live here too: dropping the socket (a killed client) and resetting
 //! it with SO_LINGER 0 (an abortive close, RST instead of FIN).
+//!
+//! A client speaks TCP or, with a session, the HTTP API: the workloads issue
+//! TCP requests either way and `http.rs` translates both directions.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
+
+use crate::http;
 
 /// Nanoseconds since the run's epoch: the one timeline of every history.
 pub type Ns = u64;
@@ -28,6 +33,8 @@ pub struct Event {
 pub struct Client {
     stream: Option<TcpStream>,
     pending: Vec<u8>,
+    /// The HTTP session of an HTTP client; `None` for TCP.
+    session: Option<String>,
     epoch: Instant,
     pub id: usize,
     pub log: Vec<Event>,
@@ -42,10 +49,46 @@ impl Client {
         Ok(Client {
             stream: Some(stream),
             pending: Vec::new(),
+            session: None,
             epoch,
             id,
             log: Vec::new(),
         })
+    }
+
+    /// An HTTP API client with a fresh session (`POST /v1/sessions`).
+    pub fn connect_http(addr: SocketAddr, epoch: Instant, id: usize) -> io::Result<Client> {
+        let mut c = Client::connect(addr, epoch, id)?;
+        c.stream()?.write_all(
+            b"POST /v1/sessions HTTP/1.1\r\nHost: dflockd\r\nContent-Length: 0\r\n\r\n",
+        )?;
+        let (status, body) = c.response()?;
+        match http::member(&body, "session_id") {
+            Some(id) if status == 200 => c.session = Some(id.to_string()),
+            _ => {
+                return Err(io::Error::other(format!(
+                    "session not created: {status} {body}"
+                )));
+            }
+        }
+        Ok(c)
+    }
+
+    pub fn is_http(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// Ends an HTTP client's session (`DELETE`); a no-op for TCP.
+    pub fn end_session(&mut self) -> io::Result<()> {
+        let Some(id) = self.session.clone() else {
+            return Ok(());
+        };
+        let head = format!("DELETE /v1/sessions/{id} HTTP/1.1\r\nHost: dflockd\r\n\r\n");
+        self.stream()?.write_all(head.as_bytes())?;
+        match self.response()? {
+            (204, _) => Ok(()),
+            (status, body) => Err(io::Error::other(format!("session end: {status} {body}"))),
+        }
     }
 
     pub fn now(&self) -> Ns {
@@ -77,14 +120,23 @@ impl Client {
             t_ret: None,
             reply: None,
         });
-        let bytes = format!("{cmd}\n{key}\n{arg}\n");
-        self.stream()?.write_all(bytes.as_bytes())?;
+        let bytes = match &self.session {
+            Some(session) => http::encode(&http::request(cmd, key, arg)?, session),
+            None => format!("{cmd}\n{key}\n{arg}\n").into_bytes(),
+        };
+        self.stream()?.write_all(&bytes)?;
         Ok(self.log.len() - 1)
     }
 
     /// Reads the reply of event `i`, sent earlier with [`Client::send`].
     pub fn recv(&mut self, i: usize) -> io::Result<String> {
-        let line = self.line()?;
+        let line = if self.session.is_some() {
+            let (status, body) = self.response()?;
+            let ev = &self.log[i];
+            http::reply(&ev.cmd, &ev.arg, status, &body)
+        } else {
+            self.line()?
+        };
         let t = self.now();
         let ev = &mut self.log[i];
         ev.t_ret = Some(t);
@@ -97,6 +149,50 @@ impl Client {
         self.stream()?.write_all(bytes)
     }
 
+    fn fill(&mut self) -> io::Result<()> {
+        let mut buf = [0u8; 4096];
+        let n = self.stream()?.read(&mut buf)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed",
+            ));
+        }
+        self.pending.extend_from_slice(&buf[..n]);
+        Ok(())
+    }
+
+    /// One HTTP response: status code and body (Content-Length framed).
+    fn response(&mut self) -> io::Result<(u16, String)> {
+        let head_end = loop {
+            if let Some(p) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            self.fill()?;
+        };
+        let head = String::from_utf8_lossy(&self.pending[..head_end]).into_owned();
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "bad response head");
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)?;
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while self.pending.len() < head_end + len {
+            self.fill()?;
+        }
+        let body = String::from_utf8_lossy(&self.pending[head_end..head_end + len]).into_owned();
+        self.pending.drain(..head_end + len);
+        Ok((status, body))
+    }
+
     fn line(&mut self) -> io::Result<String> {
         loop {
             if let Some(p) = self.pending.iter().position(|&b| b == b'\n') {
@@ -106,15 +202,7 @@ impl Client {
                 return String::from_utf8(line)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
             }
-            let mut buf = [0u8; 4096];
-            let n = self.stream()?.read(&mut buf)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "server closed",
-                ));
-            }
-            self.pending.extend_from_slice(&buf[..n]);
+            self.fill()?;
         }
     }
 

@@ -72,10 +72,21 @@ pub struct Plan {
     pub fault_step: usize,
     pub lease_s: u64,
     pub wait_s: u64,
+    /// Which clients use the HTTP API (with a session) instead of TCP.
+    pub http: Vec<bool>,
+}
+
+/// Where the server listens.
+#[derive(Clone, Copy, Debug)]
+pub struct Addrs {
+    pub tcp: SocketAddr,
+    pub http: Option<SocketAddr>,
 }
 
 impl Plan {
-    pub fn new(seed: u64) -> Plan {
+    /// The plan of history `seed`; with `http`, about a quarter of the
+    /// clients use the HTTP API.
+    pub fn new(seed: u64, http: bool) -> Plan {
         let mut rng = Rng::new(seed);
         let kind = match rng.below(10) {
             0..=2 => Kind::Lock,
@@ -105,6 +116,8 @@ impl Plan {
         let keys = (0..nkeys).map(|k| format!("h{seed:x}-{k}")).collect();
         // A pause outlives a 1 s lease; the others release long before 3 s.
         let lease_s = if fault == Fault::Pause { 1 } else { 3 };
+        let faulty = rng.below(clients as u64) as usize;
+        let fault_step = rng.below(ops as u64) as usize;
         Plan {
             seed,
             kind,
@@ -112,10 +125,11 @@ impl Plan {
             ops,
             keys,
             fault,
-            faulty: rng.below(clients as u64) as usize,
-            fault_step: rng.below(ops as u64) as usize,
+            faulty,
+            fault_step,
             lease_s,
             wait_s: 3,
+            http: (0..clients).map(|_| http && rng.chance(25)).collect(),
         }
     }
 
@@ -180,9 +194,13 @@ pub fn fence_of(token: &str) -> Option<u64> {
 }
 
 /// Runs client `c` of `plan` to completion.
-pub fn run_client(plan: &Plan, c: usize, addr: SocketAddr, epoch: Instant) -> ClientOut {
+pub fn run_client(plan: &Plan, c: usize, addrs: Addrs, epoch: Instant) -> ClientOut {
     let mut out = ClientOut::default();
-    let mut cl = match Client::connect(addr, epoch, c) {
+    let connected = match addrs.http {
+        Some(http) if plan.http[c] => Client::connect_http(http, epoch, c),
+        _ => Client::connect(addrs.tcp, epoch, c),
+    };
+    let mut cl = match connected {
         Ok(cl) => cl,
         Err(e) => {
             out.problems.push(format!("client {c}: connect: {e}"));
@@ -195,6 +213,11 @@ pub fn run_client(plan: &Plan, c: usize, addr: SocketAddr, epoch: Instant) -> Cl
     } else {
         locks(plan, c, &mut cl, &mut rng, &mut out)
     };
+    // A client that finished (no kill or reset) ends its HTTP session.
+    let r = r.and_then(|ended| match ended {
+        Ended::Done => io(cl.end_session(), "end session"),
+        Ended::Faulted => Ok(()),
+    });
     if let Err(e) = r {
         out.problems.push(format!("client {c}: {e}"));
     }
@@ -202,7 +225,14 @@ pub fn run_client(plan: &Plan, c: usize, addr: SocketAddr, epoch: Instant) -> Cl
     out
 }
 
-type Step = Result<(), String>;
+/// How a client program ended.
+enum Ended {
+    Done,
+    /// Killed or reset: its connection is gone (an HTTP session stays).
+    Faulted,
+}
+
+type Step = Result<Ended, String>;
 
 fn io<T>(r: std::io::Result<T>, what: &str) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
@@ -270,12 +300,15 @@ fn locks(plan: &Plan, c: usize, cl: &mut Client, rng: &mut Rng, out: &mut Client
                     "send",
                 )?;
                 sleep_ms(rng.below(3));
+            } else if cl.is_http() {
+                let head = format!("POST /v1/locks/{key} HTTP/1.1\r\nContent-Le");
+                io(cl.send_raw(head.as_bytes()), "send")?;
             } else {
                 io(cl.send_raw(format!("{acq}\n{key}\n").as_bytes()), "send")?;
             }
             cl.reset();
             out.faults += 1;
-            return Ok(());
+            return Ok(Ended::Faulted);
         }
         // Acquire: blocking, try-lock, or two-phase.
         let style = rng.below(10);
@@ -345,10 +378,13 @@ fn locks(plan: &Plan, c: usize, cl: &mut Client, rng: &mut Rng, out: &mut Client
         }
         if at_fault && plan.fault == Fault::Kill {
             sleep_ms(rng.below(2));
-            h.end = Some(cl.kill());
+            let t = cl.kill();
+            // A TCP hold ends with its connection; an HTTP session outlives
+            // the connection, so the hold lasts until its lease runs out.
+            h.end = (!cl.is_http()).then_some(t);
             out.holds.push(h);
             out.faults += 1;
-            return Ok(());
+            return Ok(Ended::Faulted);
         }
         sleep_ms(rng.below(3));
         // A refusal is right only if the server may have executed the request
@@ -383,7 +419,7 @@ fn locks(plan: &Plan, c: usize, cl: &mut Client, rng: &mut Rng, out: &mut Client
             return Err(format!("{rel} {key} of a held token: {reply:?}"));
         }
     }
-    Ok(())
+    Ok(Ended::Done)
 }
 
 fn registers(plan: &Plan, c: usize, cl: &mut Client, rng: &mut Rng, out: &mut ClientOut) -> Step {
@@ -431,7 +467,7 @@ fn registers(plan: &Plan, c: usize, cl: &mut Client, rng: &mut Rng, out: &mut Cl
                         arg,
                         reply: None,
                     });
-                    return Ok(());
+                    return Ok(Ended::Faulted);
                 }
                 Fault::None => {}
             }
@@ -446,5 +482,5 @@ fn registers(plan: &Plan, c: usize, cl: &mut Client, rng: &mut Rng, out: &mut Cl
             reply: Some(reply),
         });
     }
-    Ok(())
+    Ok(Ended::Done)
 }
