@@ -141,6 +141,9 @@ impl Model for LockModel {
             }
             out.push(Act::Disconnect(o8));
         }
+        if setup.gc {
+            out.push(Act::Gc);
+        }
         if s.view.timers > 0 {
             out.push(Act::Tick);
             if setup.sleep {
@@ -278,6 +281,7 @@ static EXCLUSIVE_3: Setup = Setup {
     keys: &[("a", KeyKind::Excl)],
     auto_release: true,
     sleep: false,
+    gc: true,
     mix: false,
     depth: 9,
 };
@@ -288,6 +292,7 @@ static EXCLUSIVE_2X2: Setup = Setup {
     keys: &[("a", KeyKind::Excl), ("b", KeyKind::Excl)],
     auto_release: true,
     sleep: true,
+    gc: false,
     mix: false,
     depth: 7,
 };
@@ -298,6 +303,7 @@ static NO_AUTO_RELEASE: Setup = Setup {
     keys: &[("a", KeyKind::Excl)],
     auto_release: false,
     sleep: true,
+    gc: false,
     mix: false,
     depth: 10,
 };
@@ -308,6 +314,7 @@ static SEMAPHORE: Setup = Setup {
     keys: &[("s", KeyKind::Sem)],
     auto_release: true,
     sleep: false,
+    gc: false,
     mix: false,
     depth: 9,
 };
@@ -318,6 +325,7 @@ static RWLOCK: Setup = Setup {
     keys: &[("rw", KeyKind::Rw)],
     auto_release: true,
     sleep: false,
+    gc: true,
     mix: true,
     depth: 7,
 };

@@ -95,6 +95,9 @@ pub enum Act {
     Tick,
     /// The clock moves [`SLEEP_MS`] and due timers fire.
     Sleep,
+    /// An idle-GC pass that deletes every key not in use (`--gc-max-idle 0`):
+    /// expired-token memory goes, and resource slots are reused.
+    Gc,
 }
 
 /// One model configuration.
@@ -106,6 +109,8 @@ pub struct Setup {
     pub auto_release: bool,
     /// Offer [`Act::Sleep`] (more interleavings of renewals and deadlines).
     pub sleep: bool,
+    /// Offer [`Act::Gc`].
+    pub gc: bool,
     /// Offer `l` on read-write keys (type mismatches).
     pub mix: bool,
     pub depth: usize,
@@ -194,7 +199,7 @@ impl<'a> Sim<'a> {
             max_list_length: 0,
             max_subscriptions: 0,
             gc_interval_ms: 5000,
-            gc_max_idle_ms: 60_000,
+            gc_max_idle_ms: if setup.gc { 0 } else { 60_000 },
             max_memory: 0,
         };
         let fences = Fences::open(None, 0).expect("fences without a state file");
@@ -396,6 +401,19 @@ impl<'a> Sim<'a> {
                         break;
                     }
                 }
+            }
+            Act::Gc => {
+                // The pass re-arms its own timer: give it a wheel of its own,
+                // so the model's wheel holds leases and waits only.
+                let mut scratch = Wheel::new(self.now);
+                let can_take = |_: OwnerId, _: usize| true;
+                let mut cx = Cx {
+                    now: self.now,
+                    timers: &mut scratch,
+                    out: &mut self.out,
+                    can_take: &can_take,
+                };
+                self.state.on_timer(&mut cx, Timer::Gc);
             }
             Act::Sleep => {
                 self.now += SLEEP_MS;
