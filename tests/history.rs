@@ -364,3 +364,46 @@ fn server_stopped_for_two_seconds() {
     drop((holders, waiters));
     assert_quiescent(&mut st);
 }
+
+/// Found by the randomized histories (seed 0xd10c0371, an HTTP client reset
+/// mid-acquire): when the lock is handed to an HTTP long-poll whose client
+/// has just gone, the grant is undone (http.md §2.3) while the outbox is
+/// being delivered, and that release grants the next waiter. That waiter's
+/// reply was dropped: it stayed parked forever while holding the lock.
+/// Staged deterministically: the server is stopped while the holder releases
+/// and the HTTP client resets, so one loop iteration sees both.
+#[test]
+fn a_grant_undone_for_a_gone_http_client_reaches_the_next_waiter() {
+    let (server, addrs) = start_server(&[]);
+    let epoch = Instant::now();
+    let mut st = server.client();
+    let mut a = RecClient::connect(addrs.tcp, epoch, 0).unwrap();
+    let (grant, _) = a.req("l", "undo", "0 30").unwrap();
+    let token = grant.split(' ').nth(1).expect("a grant").to_string();
+    let http = addrs.http.expect("an HTTP listener");
+    let mut s = RecClient::connect_http(http, epoch, 1).unwrap();
+    s.send("l", "undo", "30 30").unwrap();
+    st.wait_lock_waiters("undo", 1);
+    let mut b = RecClient::connect(addrs.tcp, epoch, 2).unwrap();
+    b.send("l", "undo", "30 30").unwrap();
+    st.wait_lock_waiters("undo", 2);
+    let release = {
+        let _stopped = Stopped::stop(server.pid());
+        let i = a.send("r", "undo", &token).unwrap();
+        s.reset();
+        thread::sleep(Duration::from_millis(100));
+        i
+    };
+    assert_eq!(a.recv(release).unwrap(), "ok");
+    let reply = b
+        .recv(0)
+        .unwrap_or_else(|e| panic!("the next waiter got no reply: {e}"));
+    assert!(
+        reply.starts_with("ok ") && reply.ends_with(" 30"),
+        "{reply:?}"
+    );
+    let (released, _) = b
+        .req("r", "undo", reply.split(' ').nth(1).unwrap_or_default())
+        .unwrap();
+    assert_eq!(released, "ok");
+}

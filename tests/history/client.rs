@@ -44,7 +44,8 @@ impl Client {
     pub fn connect(addr: SocketAddr, epoch: Instant, id: usize) -> io::Result<Client> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
-        // Longer than any wait in a history (≤ 5 s) plus a server stop (2 s).
+        // Longer than any wait in a history (≤ 5 s) plus a server stop
+        // (2.5 s); a missing reply fails the history instead of hanging it.
         stream.set_read_timeout(Some(Duration::from_secs(15)))?;
         Ok(Client {
             stream: Some(stream),
