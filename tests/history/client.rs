@@ -92,6 +92,25 @@ impl Client {
         }
     }
 
+    /// Ends this HTTP client's session from another connection (`DELETE`)
+    /// while this one may have a request in flight; returns the time just
+    /// before the `DELETE` was sent.
+    pub fn end_session_elsewhere(&mut self) -> io::Result<Ns> {
+        let id = self
+            .session
+            .clone()
+            .ok_or_else(|| io::Error::other("not an HTTP client"))?;
+        let peer = self.stream()?.peer_addr()?;
+        let mut other = Client::connect(peer, self.epoch, self.id)?;
+        let t = self.now();
+        let head = format!("DELETE /v1/sessions/{id} HTTP/1.1\r\nHost: dflockd\r\n\r\n");
+        other.stream()?.write_all(head.as_bytes())?;
+        match other.response()? {
+            (204, _) => Ok(t),
+            (status, body) => Err(io::Error::other(format!("session end: {status} {body}"))),
+        }
+    }
+
     pub fn now(&self) -> Ns {
         self.epoch.elapsed().as_nanos() as Ns
     }

@@ -310,6 +310,36 @@ fn locks(plan: &Plan, c: usize, cl: &mut Client, rng: &mut Rng, out: &mut Client
             out.faults += 1;
             return Ok(Ended::Faulted);
         }
+        if at_fault && plan.fault == Fault::Kill && cl.is_http() && rng.chance(50) {
+            // The session is ended from elsewhere (DELETE) while a blocking
+            // acquire is in flight: that request is answered `session_gone`,
+            // or was granted just before and the end releases it (§5).
+            let i = io(
+                cl.send(acq, &key, &format!("{wait}{limit} {lease}")),
+                "send",
+            )?;
+            sleep_ms(rng.below(3));
+            let t_end = io(cl.end_session_elsewhere(), "end the session")?;
+            let reply = io(cl.recv(i), acq)?;
+            out.faults += 1;
+            let (t_inv, t_ret) = (cl.log[i].t_inv, cl.log[i].t_ret.unwrap_or(0));
+            match grant_token(&reply).and_then(|t| fence_of(&t)) {
+                Some(fence) => out.holds.push(Hold {
+                    client: c,
+                    key,
+                    mode,
+                    fence,
+                    enq: (t_inv, t_ret),
+                    t_grant: t_ret,
+                    lease_lb: t_inv + lease * 1_000_000_000,
+                    end: Some(t_end),
+                    lapsed: false,
+                }),
+                None if reply == "error_session_gone" => {}
+                None => return Err(format!("{acq} {key} as the session ended: {reply:?}")),
+            }
+            return Ok(Ended::Faulted);
+        }
         // Acquire: blocking, try-lock, or two-phase.
         let style = rng.below(10);
         let hold = if style < 7 {
