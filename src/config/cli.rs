@@ -141,7 +141,7 @@ pub(super) struct Cli {
     #[arg(long, value_name = "SECONDS")]
     pub shutdown_timeout: Option<String>,
 
-    /// After a loop iteration that saw traffic, keep polling without sleeping for up to this many µs; 0 = off (0..=10000) [env: DFLOCKD_BUSY_POLL_US] [default: 50]
+    /// After a loop iteration that saw traffic, keep polling without sleeping for up to this many µs; 0 = off (0..=10000) [env: DFLOCKD_BUSY_POLL_US] [default: 25]
     #[arg(long, value_name = "MICROSECONDS")]
     pub busy_poll_us: Option<String>,
 

@@ -110,10 +110,11 @@ pub const DEFAULT_WRITE_TIMEOUT_S: u64 = 5;
 /// `--shutdown-timeout`, seconds; 0 = wait forever.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_S: u64 = 30;
 /// `--busy-poll-us`, microseconds the loop keeps polling without sleeping
-/// after an iteration that saw traffic; 0 = off. See `server::busy` for why
-/// 50: it bridges a hand-off's round trip through a client on loopback
-/// (measured in benches/hotkey.sh), and an idle server never spins.
-pub const DEFAULT_BUSY_POLL_US: u64 = 50;
+/// after an iteration that saw traffic; 0 = off (`server/busy.rs`). 25, by
+/// measurement (benches/hotkey.sh, README Operating): on an idle 2-vCPU VM
+/// it got the same hot-key hand-offs/s as 50 and 100 µs (1.3–3.5× off), at
+/// a third of 50 µs's extra CPU at 1,000 hand-offs/s; 10 µs lost some.
+pub const DEFAULT_BUSY_POLL_US: u64 = 25;
 /// `--fence-field`: off, because it breaks clients that expect exactly 3/2 fields.
 pub const DEFAULT_FENCE_FIELD: bool = false;
 /// `--http-session-idle-timeout`, seconds.

@@ -130,7 +130,7 @@ fn defaults() {
         (c.read_timeout_s, c.write_timeout_s, c.shutdown_timeout_s),
         (23, 5, 30)
     );
-    assert_eq!(c.busy_poll_us, 50);
+    assert_eq!(c.busy_poll_us, 25);
     assert_eq!((c.tls, c.auth_token, c.auth_token_file), (None, None, None));
     assert!(!c.fence_field);
     assert_eq!(c.fence_state_file, None);
@@ -438,7 +438,7 @@ fn busy_poll_us() {
         line(&[], &[("DFLOCKD_BUSY_POLL_US", "0")], flag),
         "--busy-poll-us=0 (env DFLOCKD_BUSY_POLL_US)"
     );
-    assert_eq!(line(&[], &[], flag), "--busy-poll-us=50 (default)");
+    assert_eq!(line(&[], &[], flag), "--busy-poll-us=25 (default)");
 }
 
 #[test]
