@@ -846,7 +846,7 @@ impl Server {
             http_connections,
             ready: !self.draining,
         };
-        metrics::render(&doc, &self.http_stats, extra)
+        metrics::render(&doc, &self.state.totals.by_label, &self.http_stats, extra)
     }
 
     // ---- admission helpers ----

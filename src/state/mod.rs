@@ -44,6 +44,7 @@ use subjects::{PubSub, Recipients, Watches};
 use waiters::Waiters;
 
 /// How a holder was granted: decides its capacity rule and reply form.
+/// The order is `stats::GRANT_LABELS`'s (grants are counted by `via as usize`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
     Lock,
