@@ -288,3 +288,39 @@ fn runit_service_serves_under_runsv_and_stops_with_sv_down() {
     assert!(!text.contains("no user"), "{text}");
     drop(runsv);
 }
+
+/// The package's changelog names the crate's version (the .deb is
+/// `dflockd_<version>_<arch>.deb`, built with no Debian revision), and its
+/// copyright file carries LICENSE's text in the copyright-format layout.
+#[test]
+fn debian_changelog_and_copyright_match_the_crate() {
+    let changelog = read("debian/changelog");
+    let first = changelog.lines().next().unwrap_or_default();
+    let want = format!(
+        "dflockd ({}) unstable; urgency=medium",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(first, want, "packaging/debian/changelog");
+    let copyright = read("debian/copyright");
+    assert!(copyright.starts_with(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+    ));
+    assert!(copyright.contains("\nFiles: *\n"), "{copyright}");
+    let license = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("LICENSE"))
+        .expect("LICENSE");
+    let body: String = license
+        .lines()
+        .skip_while(|l| !l.starts_with("Permission is hereby granted"))
+        .map(|l| {
+            if l.is_empty() {
+                " .\n".to_owned()
+            } else {
+                format!(" {l}\n")
+            }
+        })
+        .collect();
+    assert!(
+        copyright.ends_with(&format!("License: MIT\n{body}")),
+        "packaging/debian/copyright's MIT text differs from LICENSE"
+    );
+}
