@@ -5,7 +5,7 @@
 //! itself (SIGHUP under the notify protocol) is tested in `reload.rs`.
 //!
 //! The `systemd-analyze` and `runsv` tests skip when the tool is missing, except
-//! under `CI` (set by `.ci/run`'s caller or the CI runner), where `.ci/run`
+//! under `CI` (`.ci/run` sets `CI=true` unless it is set), where `.ci/run`
 //! installs them and a missing tool is a failure.
 
 mod common;
