@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Debian package and checks it the way a user meets it (issue 12):
-# lintian clean (errors and warnings fail; overrides in
-# packaging/debian/lintian-overrides, each with its reason), then dpkg -i,
+# lintian clean (errors and warnings fail; an override would go in
+# packaging/debian/lintian-overrides with its reason), then dpkg -i,
 # the installed unit through systemd-analyze, the installed binaries, man
 # pages and a lock taken and released, SIGTERM, and dpkg --purge leaving no
 # file behind. Needs root or sudo (dpkg -i), and lintian, dpkg-dev, man-db,
