@@ -72,6 +72,7 @@ pub struct NetConfig {
     pub max_output: usize,
     pub max_connections: u64,
     pub max_connections_per_ip: u64,
+    pub max_unauthenticated: u64,
     pub read_timeout_ms: u64,
     pub write_timeout_ms: u64,
     pub shutdown_timeout_ms: u64,
@@ -97,7 +98,11 @@ pub struct Server {
     gens: Vec<u32>,
     /// Buffer bytes charged to the memory budget per slab slot (`memory.rs`).
     buffer_bytes: Vec<usize>,
+    /// TCP and Dreadlock connections per client IP (`--max-connections-per-ip`).
     per_ip: HashMap<IpAddr, u32>,
+    /// TCP and Dreadlock connections not yet authenticated, while auth is on
+    /// (`--max-unauthenticated-connections`).
+    unauthed: u64,
     /// HTTP connections per client IP (`--http-max-connections-per-ip`).
     http_per_ip: HashMap<IpAddr, u32>,
     /// Open HTTP connections (they are not `stats` `connections`).
@@ -179,6 +184,7 @@ impl Server {
             max_output: cfg.limits.max_output_bytes,
             max_connections: cfg.limits.max_connections,
             max_connections_per_ip: cfg.limits.max_connections_per_ip,
+            max_unauthenticated: cfg.limits.max_unauthenticated_connections,
             read_timeout_ms: cfg.read_timeout_s.saturating_mul(1000),
             write_timeout_ms: cfg.write_timeout_s.saturating_mul(1000),
             shutdown_timeout_ms: cfg.shutdown_timeout_s.saturating_mul(1000),
@@ -214,6 +220,7 @@ impl Server {
             gens: Vec::new(),
             buffer_bytes: Vec::new(),
             per_ip: HashMap::new(),
+            unauthed: 0,
             http_per_ip: HashMap::new(),
             http_conns: 0,
             http_rate: RateLimiter::new(cfg.http.rate_limit_per_ip, cfg.http.rate_limit_burst),
@@ -445,7 +452,12 @@ impl Server {
         for t in [conn.idle_timer, conn.write_timer].into_iter().flatten() {
             self.wheel.cancel(t);
         }
-        release_ip(&mut self.per_ip, conn.peer);
+        if conn.http.is_none() {
+            release_ip(&mut self.per_ip, conn.peer);
+            if self.net.auth_token.is_some() && !conn.authed {
+                self.unauthed = self.unauthed.saturating_sub(1);
+            }
+        }
         if let Some(h) = conn.http.take() {
             release_ip(&mut self.http_per_ip, conn.peer);
             self.http_conns -= 1;
