@@ -5,6 +5,7 @@
 //! traffic the loop polls without sleeping for `--busy-poll-us` (`busy.rs`).
 
 mod accept;
+pub mod activation;
 mod banner;
 mod busy;
 mod dispatch;
@@ -138,6 +139,17 @@ pub struct Server {
 impl Server {
     /// Bind every listener, reserve the first fence block, and get ready to run.
     pub fn bind(cfg: &Config) -> Result<Server, StartupError> {
+        Server::bind_with(cfg, activation::Inherited::default())
+    }
+
+    /// As [`Server::bind`], but a listener with a socket in `inherited`
+    /// (systemd socket activation) uses it instead of binding, whatever its
+    /// host and port settings say; an inherited socket also enables a
+    /// listener whose port is 0.
+    pub fn bind_with(
+        cfg: &Config,
+        mut inherited: activation::Inherited,
+    ) -> Result<Server, StartupError> {
         let tls = match &cfg.tls {
             Some(files) => Some(tls::TlsRuntime {
                 material: crate::net::tls::load(files).map_err(StartupError::Tls)?,
@@ -148,15 +160,19 @@ impl Server {
         let poll = Poll::new().map_err(StartupError::Io)?;
         let mut listeners = Vec::new();
         let mut binds = vec![(SocketAddr::new(cfg.host, cfg.port), "tcp")];
-        if cfg.dreadlock_port != 0 {
+        if cfg.dreadlock_port != 0 || inherited.has("dreadlock") {
             binds.push((SocketAddr::new(cfg.host, cfg.dreadlock_port), "dreadlock"));
         }
-        if cfg.http_port != 0 {
+        if cfg.http_port != 0 || inherited.has("http") {
             binds.push((SocketAddr::new(cfg.http_host, cfg.http_port), "http"));
         }
         for (i, (addr, kind)) in binds.into_iter().enumerate() {
-            let mut sock =
-                TcpListener::bind(addr).map_err(|e| StartupError::Bind { addr, source: e })?;
+            let mut sock = match inherited.take(kind) {
+                Some(std_listener) => TcpListener::from_std(std_listener),
+                None => {
+                    TcpListener::bind(addr).map_err(|e| StartupError::Bind { addr, source: e })?
+                }
+            };
             let addr = sock.local_addr().map_err(StartupError::Io)?;
             poll.registry()
                 .register(&mut sock, listener_token(i), Interest::READABLE)
