@@ -324,3 +324,40 @@ fn debian_changelog_and_copyright_match_the_crate() {
         "packaging/debian/copyright's MIT text differs from LICENSE"
     );
 }
+
+/// The socket units: one per listener (systemd gives every socket of a unit
+/// the same FileDescriptorName=), named as the server expects, for the
+/// service, and the protocol port at the server's default address.
+#[test]
+fn systemd_socket_units_name_each_listener() {
+    for (rel, name, listen) in [
+        ("systemd/dflockd.socket", "tcp", "127.0.0.1:6388"),
+        ("systemd/dflockd-http.socket", "http", "127.0.0.1:6389"),
+        (
+            "systemd/dflockd-dreadlock.socket",
+            "dreadlock",
+            "127.0.0.1:6001",
+        ),
+    ] {
+        let unit = read(rel);
+        let settings: Vec<(String, String)> = unit
+            .lines()
+            .skip_while(|l| l.trim() != "[Socket]")
+            .skip(1)
+            .take_while(|l| !l.trim_start().starts_with('['))
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        let get = |key: &str| -> Vec<&str> {
+            settings
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        assert_eq!(get("ListenStream"), [listen], "{rel}");
+        assert_eq!(get("FileDescriptorName"), [name], "{rel}");
+        assert_eq!(get("Service"), ["dflockd.service"], "{rel}");
+    }
+}

@@ -105,6 +105,13 @@ pub const DEFAULT_MAX_SUBSCRIPTIONS: u64 = 1024;
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 0;
 /// `--max-connections-per-ip` (TCP and Dreadlock); 0 = no limit.
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u64 = 0;
+/// `--max-unauthenticated-connections`: TCP and Dreadlock connections that
+/// have not yet sent a good `auth`, when auth is on; 0 = no limit. An honest
+/// client is unauthenticated for one round trip, so 1024 is far above what a
+/// reconnect storm keeps open at once, while a client without the token can
+/// hold at most 1024 sockets (for `--read-timeout` each) however many
+/// addresses it has.
+pub const DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS: u64 = 1024;
 /// `--read-timeout`, seconds; 0 = off.
 pub const DEFAULT_READ_TIMEOUT_S: u64 = 23;
 /// `--write-timeout`, seconds; 0 = off.
@@ -189,6 +196,8 @@ pub struct Limits {
     pub max_connections: u64,
     /// TCP and Dreadlock connections per client IP; 0 = none.
     pub max_connections_per_ip: u64,
+    /// TCP and Dreadlock connections not yet authenticated (auth on); 0 = none.
+    pub max_unauthenticated_connections: u64,
 }
 
 /// The TLS files. At start they were read and checked by the TLS module
@@ -286,6 +295,7 @@ impl Default for Limits {
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            max_unauthenticated_connections: DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
         }
     }
 }
