@@ -142,7 +142,7 @@ session=$(curl -fsS -X POST "${auth[@]}" "$url/v1/sessions" | jq -r .session_id)
 # Remove their exclusions when they land.
 excluded=(
     streamSignals streamWatch streamLeaderEvents streamSessionEvents
-    getWho getPosition
+    getWho
 )
 # All checks are on: the config file selects them (`[checks] enabled = true`,
 # the set of `--checks all`), because `--checks all` on the command line

@@ -58,6 +58,12 @@ struct Delivered {
 }
 
 #[derive(Serialize)]
+struct QueuedAt {
+    status: &'static str,
+    position: u32,
+}
+
+#[derive(Serialize)]
 struct Position {
     position: i64,
 }
@@ -180,6 +186,14 @@ pub fn to_response(op: Op, reply: &Reply) -> ApiResponse {
             }),
             _ => Err(unexpected(op, "text")),
         },
+        Reply::QueuedAt(position) if shape == Shape::Enqueue => Ok(json(
+            200,
+            &QueuedAt {
+                status: "queued",
+                position: *position,
+            },
+        )),
+        Reply::QueuedAt(_) => Err(unexpected(op, "queued position")),
         Reply::Lease { .. } => Err(unexpected(op, "lease")),
         Reply::Dread(_) => Err(unexpected(op, "dreadlock reply")),
     };

@@ -287,7 +287,8 @@ fn key_of(cmd: &Command) -> Option<&str> {
         | C::BPop { key, .. }
         | C::BWait { key, .. }
         | C::DreadLock { key, .. }
-        | C::DreadUnlock { key } => key,
+        | C::DreadUnlock { key }
+        | C::Pos { key } => key,
         C::Listen { pattern, .. }
         | C::Unlisten { pattern, .. }
         | C::Watch { pattern }

@@ -387,6 +387,7 @@ impl State {
         };
         let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
         w.parked = true;
+        w.since = cx.now;
         let wid = self.waiters.push_back(&mut r.queue, w);
         self.mem.charge(memory::WAITER);
         self.park(cx, conn, wid, timeout_ms);
@@ -461,6 +462,7 @@ impl State {
                 };
                 let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
                 w.two_phase = true;
+                w.since = cx.now;
                 self.mem.charge(memory::WAITER);
                 EnqState::Queued {
                     waiter: self.waiters.push_back(&mut r.queue, w),
@@ -480,7 +482,7 @@ impl State {
             EnqState::Granted { token } => {
                 self.grant_reply(ask.via, GrantWord::Acquired, token, ask.lease_s)
             }
-            EnqState::Queued { .. } => Status::Queued.into(),
+            EnqState::Queued { waiter } => self.queued_reply(conn, waiter),
         }
     }
 

@@ -20,6 +20,7 @@ mod lock;
 pub mod memory;
 pub mod options;
 pub mod owner;
+pub mod position;
 pub mod resource;
 mod rwlock;
 mod semaphore;
@@ -491,6 +492,7 @@ impl State {
                 count,
                 timeout,
             } => return self.bwait(cx, conn, &key, count, timeout),
+            Command::Pos { key } => self.pos(conn, &key),
             Command::Opt { name, on } => match self.conns.get_mut(conn) {
                 Some(c) => {
                     c.options.set(name, on);
