@@ -252,6 +252,10 @@ pub enum Command {
     Pos {
         key: Key,
     },
+    /// `who\n<key>\n\n`: holders and waiters of the key.
+    Who {
+        key: Key,
+    },
 
     // ---- Dreadlock dialect (§9) ----
     /// `lock <key> <ms>`
@@ -984,6 +988,9 @@ impl Command {
             b"pos" => C::Pos {
                 key: key_str(key)?.into(),
             },
+            b"who" => C::Who {
+                key: key_str(key)?.into(),
+            },
 
             _ => return Err(E::UnknownCommand),
         })
@@ -1052,6 +1059,7 @@ impl Command {
             C::BWait { .. } => "bwait",
             C::Opt { .. } => "opt",
             C::Pos { .. } => "pos",
+            C::Who { .. } => "who",
             C::DreadLock { .. } => "lock",
             C::DreadUnlock { .. } => "unlock",
         }
@@ -1176,6 +1184,7 @@ mod tests {
         ("opt", "queue_position", "on"),
         ("opt", "deadlock", " off "),
         ("pos", "job", ""),
+        ("who", "deploy-job", ""),
     ];
 
     const BLOCKING: &[&str] = &[
@@ -2286,6 +2295,7 @@ mod tests {
             | C::LRange { key, .. }
             | C::DreadUnlock { key }
             | C::Pos { key }
+            | C::Who { key }
             | C::DreadLock { key, .. } => key_ok(key),
             C::KSet { key, value, ttl } => key_ok(key) && value_ok(value, false) && secs_ok(*ttl),
             C::KCas { key, old, new, ttl } => {

@@ -445,7 +445,8 @@ impl Server {
                 };
             }
             Action::Position { key } => Command::Pos { key },
-            Action::SessionEvents(_) | Action::Who { .. } => {
+            Action::Who { key } => Command::Who { key },
+            Action::SessionEvents(_) => {
                 return self.write_error(
                     id,
                     &rcx,

@@ -288,7 +288,8 @@ fn key_of(cmd: &Command) -> Option<&str> {
         | C::BWait { key, .. }
         | C::DreadLock { key, .. }
         | C::DreadUnlock { key }
-        | C::Pos { key } => key,
+        | C::Pos { key }
+        | C::Who { key } => key,
         C::Listen { pattern, .. }
         | C::Unlisten { pattern, .. }
         | C::Watch { pattern }

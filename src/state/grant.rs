@@ -190,6 +190,7 @@ impl State {
             c.holds.push(Hold {
                 res,
                 fence: token.fence,
+                since: cx.now,
             });
             if via == Via::Dread {
                 c.dread_holds += 1;

@@ -27,6 +27,7 @@ mod semaphore;
 mod stats_doc;
 pub mod subjects;
 pub mod waiters;
+mod who;
 
 #[cfg(test)]
 mod budget_tests;
@@ -493,6 +494,7 @@ impl State {
                 timeout,
             } => return self.bwait(cx, conn, &key, count, timeout),
             Command::Pos { key } => self.pos(conn, &key),
+            Command::Who { key } => self.who(cx.now, &key),
             Command::Opt { name, on } => match self.conns.get_mut(conn) {
                 Some(c) => {
                     c.options.set(name, on);
