@@ -8,6 +8,7 @@ use dflockd::owner::OwnerId;
 use dflockd::protocol::command::Command;
 use dflockd::protocol::reply::{Reply, Status};
 use dflockd::state::fence::Fences;
+use dflockd::state::options::OptName;
 use dflockd::state::{Cx, Out, Outcome, State, StateConfig};
 use dflockd::timer::Timer;
 use dflockd::timer::wheel::Wheel;
@@ -113,6 +114,66 @@ fn pos_on_a_long_queue(c: &mut Criterion) {
     });
 }
 
+const CHAIN: u32 = 10_000;
+
+/// Owner i holds `k<i>` and waits (parked) for `k<i-1>`: a wait-for chain
+/// 10,000 owners deep, no cycle. The measured request is owner `CHAIN`'s
+/// acquire of `k<CHAIN-1>` with `opt deadlock on`: the search walks the
+/// whole chain, finds no cycle, and the request parks; it is then
+/// cancelled so that every iteration measures the same chain (the park and
+/// the cancel are included: the figure is an upper bound of the check).
+fn deadlock_check_on_a_long_chain(c: &mut Criterion) {
+    let mut rig = Rig::new(CHAIN + 1);
+    let lock = |i: u32, timeout| Command::Lock {
+        key: format!("k{i}").into(),
+        timeout,
+        lease: None,
+    };
+    for i in 0..CHAIN {
+        assert!(matches!(
+            rig.apply(conn(i), lock(i, 0)),
+            Outcome::Reply(Reply::Grant { .. })
+        ));
+    }
+    for i in 1..CHAIN {
+        assert_eq!(rig.apply(conn(i), lock(i - 1, 3600)), Outcome::Park);
+    }
+    let me = conn(CHAIN);
+    let opt = Command::Opt {
+        name: OptName::Deadlock,
+        on: true,
+    };
+    assert_eq!(rig.apply(me, opt), Outcome::Reply(Reply::OK));
+    // Sanity: owner 0 (holder of the chain's end) asking for the last key
+    // closes the cycle and is refused at once, changing nothing.
+    let opt0 = Command::Opt {
+        name: OptName::Deadlock,
+        on: true,
+    };
+    assert_eq!(rig.apply(conn(0), opt0), Outcome::Reply(Reply::OK));
+    assert_eq!(
+        rig.apply(conn(0), lock(CHAIN - 1, 3600)),
+        Outcome::Reply(Status::ErrorDeadlock.into())
+    );
+    c.bench_function(
+        "ext/deadlock check, chain of 10,000 waiters, no cycle",
+        |b| {
+            b.iter(|| {
+                let o = rig.apply(me, lock(CHAIN - 1, 3600));
+                assert_eq!(o, Outcome::Park);
+                let can_take = |_: OwnerId, _: usize| true;
+                let mut cx = Cx {
+                    now: 0,
+                    timers: &mut rig.wheel,
+                    out: &mut rig.out,
+                    can_take: &can_take,
+                };
+                rig.state.cancel_parked(&mut cx, me);
+            })
+        },
+    );
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -123,6 +184,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = pos_on_a_long_queue
+    targets = pos_on_a_long_queue, deadlock_check_on_a_long_chain
 }
 criterion_main!(benches);

@@ -110,6 +110,7 @@ fn status_error(op: Op, s: Status) -> ApiError {
         Status::ErrorListFull => ApiError::new(409, "list_full"),
         Status::ErrorBarrierCountMismatch => ApiError::new(409, "barrier_count_mismatch"),
         Status::ErrorDraining => ApiError::new(503, "draining"),
+        Status::ErrorDeadlock => ApiError::new(409, "deadlock"),
         // HTTP authenticates before routing (§3.2); a state refusal of this kind
         // still means the caller is not authorised.
         Status::ErrorAuth => ApiError::new(401, "unauthorized"),

@@ -632,6 +632,9 @@ fn status_meaning(s: Status) -> &'static str {
         Status::ErrorListFull => "the list holds --max-list-length items",
         Status::ErrorBarrierCountMismatch => "the barrier exists with another count",
         Status::ErrorDraining => "the server is shutting down",
+        Status::ErrorDeadlock => {
+            "waiting would close a cycle in the wait-for graph (opt deadlock on)"
+        }
         _ => "refused",
     }
 }

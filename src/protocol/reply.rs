@@ -26,6 +26,7 @@ pub enum Status {
     ErrorListFull,
     ErrorBarrierCountMismatch,
     ErrorDraining,
+    ErrorDeadlock,
 }
 
 impl Status {
@@ -51,6 +52,7 @@ impl Status {
             Status::ErrorListFull => "error_list_full",
             Status::ErrorBarrierCountMismatch => "error_barrier_count_mismatch",
             Status::ErrorDraining => "error_draining",
+            Status::ErrorDeadlock => "error_deadlock",
         }
     }
 }

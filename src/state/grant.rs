@@ -379,6 +379,9 @@ impl State {
             self.totals.acquire_timeouts += 1;
             return Outcome::Reply(Self::timeout_reply(ask.via));
         }
+        if self.refuses_deadlock(conn, res, ask.via) {
+            return Outcome::Reply(Status::ErrorDeadlock.into());
+        }
         if self.queue_full(res) {
             return Outcome::Reply(dread_or(ask.via, Status::ErrorMaxWaiters));
         }
@@ -529,6 +532,11 @@ impl State {
                     self.totals.acquire_timeouts += 1;
                     self.drop_waiter(cx, waiter);
                     return Outcome::Reply(Status::Timeout.into());
+                }
+                // Refused, the enqueue stays queued as it was (§8.15).
+                let res = self.waiters.get(waiter).map(|w| w.res);
+                if res.is_some_and(|res| self.refuses_deadlock(conn, res, via)) {
+                    return Outcome::Reply(Status::ErrorDeadlock.into());
                 }
                 if let Some(w) = self.waiters.get_mut(waiter) {
                     w.parked = true;

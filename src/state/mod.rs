@@ -8,6 +8,7 @@
 
 mod barrier;
 mod counter;
+mod deadlock;
 mod election;
 mod events;
 pub mod fence;
@@ -178,6 +179,8 @@ pub struct State {
     /// A GC pass shrank a table since the server last asked (see
     /// [`State::take_freed_memory`]).
     freed_memory: bool,
+    /// Scratch space of the wait-for cycle check (§8.15).
+    deadlock_search: deadlock::Search,
 }
 
 impl State {
@@ -201,6 +204,7 @@ impl State {
             totals: Totals::default(),
             view: ServerView::default(),
             freed_memory: false,
+            deadlock_search: Default::default(),
         }
     }
 
