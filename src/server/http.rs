@@ -846,7 +846,9 @@ impl Server {
             http_connections,
             ready: !self.draining,
         };
-        metrics::render(&doc, &self.http_stats, extra)
+        let mut text = metrics::render(&doc, &self.http_stats, extra);
+        crate::http::metrics_contention::append(&mut text, &doc, &self.state.contention);
+        text
     }
 
     // ---- admission helpers ----

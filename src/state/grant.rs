@@ -3,6 +3,7 @@
 //! read-write locks, elections and Dreadlock locks are all thin callers of
 //! these functions (protocol.md §6, §7.2, §7.3, §8.6).
 
+use super::contention::{KeyType, NOT_TRACKED};
 use super::fence::Token;
 use super::holders::Holder;
 use super::memory;
@@ -85,7 +86,16 @@ impl State {
         if self.table.len() as u64 >= self.cfg.max_locks {
             return Err(Status::ErrorMaxLocks);
         }
-        Ok(self.table.create(space, key, kind, now, &mut self.mem))
+        let idx = self.table.create(space, key, kind, now, &mut self.mem);
+        if !self.contention.is_empty() {
+            // A key tracked before it was collected keeps counting.
+            if let (Some(stat), Some(r)) =
+                (self.contention.find(space, key), self.table.get_mut(idx))
+            {
+                r.stat = stat;
+            }
+        }
+        Ok(idx)
     }
 
     fn find_or_create(&mut self, ask: &Ask, key: &str, now: u64) -> Result<u32, Status> {
@@ -172,11 +182,15 @@ impl State {
         };
         if let Some(r) = self.table.get_mut(res) {
             self.mem.charge(memory::holder(!r.holders.is_empty()));
+            if r.stat != NOT_TRACKED {
+                self.contention.on_grant(r.stat);
+            }
             r.insert_holder(Holder {
                 token,
                 owner: conn,
                 owner_serial: conn_serial,
                 deadline,
+                granted_at: cx.now,
                 timer,
                 via,
                 two_phase,
@@ -265,6 +279,8 @@ impl State {
             };
             let w = self.waiters.remove(&mut r.queue, wid);
             self.mem.credit(memory::WAITER);
+            self.contention
+                .on_wait_end(r.stat, cx.now.saturating_sub(w.queued_at));
             if exclusive {
                 self.announce(cx, res, "failover");
             }
@@ -381,16 +397,43 @@ impl State {
         if self.queue_full(res) {
             return Outcome::Reply(dread_or(ask.via, Status::ErrorMaxWaiters));
         }
-        let serial = self.serial_of(conn);
-        let Some(r) = self.table.get_mut(res) else {
+        let mut w = Waiter::new(conn, self.serial_of(conn), res, ask.via, ask.lease_s);
+        w.parked = true;
+        let Some(wid) = self.push_waiter(cx, w) else {
             return Outcome::Reply(Reply::ERROR);
         };
-        let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
-        w.parked = true;
-        let wid = self.waiters.push_back(&mut r.queue, w);
-        self.mem.charge(memory::WAITER);
         self.park(cx, conn, wid, timeout_ms);
         Outcome::Park
+    }
+
+    /// Queue `w` on its resource, stamped with the time, and start tracking
+    /// the key's contention. `None` if the resource is gone.
+    fn push_waiter(&mut self, cx: &mut Cx, mut w: Waiter) -> Option<u32> {
+        let res = w.res;
+        let r = self.table.get_mut(res)?;
+        w.queued_at = cx.now;
+        let ty = match (r.kind, w.via) {
+            (Kind::Semaphore(_), _) => KeyType::Semaphore,
+            (Kind::ReadWrite, _) => KeyType::Rw,
+            (Kind::Exclusive, Via::Elect) => KeyType::Election,
+            (Kind::Exclusive, _) => KeyType::Lock,
+        };
+        let wid = self.waiters.push_back(&mut r.queue, w);
+        self.mem.charge(memory::WAITER);
+        let (space, name, was) = (r.space, r.name.clone(), r.stat);
+        if let Some(stat) =
+            self.contention
+                .track(space, &name, ty, self.cfg.max_locks, &mut self.mem)
+        {
+            if let Some(r) = self.table.get_mut(res) {
+                r.stat = stat;
+                if was == NOT_TRACKED {
+                    // The holders it is waiting behind count as grants too.
+                    self.contention.add_grants(stat, r.holders.len() as u64);
+                }
+            }
+        }
+        Some(wid)
     }
 
     fn queue_full(&self, res: u32) -> bool {
@@ -455,16 +498,12 @@ impl State {
                 if self.queue_full(res) {
                     return Status::ErrorMaxWaiters.into();
                 }
-                let serial = self.serial_of(conn);
-                let Some(r) = self.table.get_mut(res) else {
+                let mut w = Waiter::new(conn, self.serial_of(conn), res, ask.via, ask.lease_s);
+                w.two_phase = true;
+                let Some(waiter) = self.push_waiter(cx, w) else {
                     return Reply::ERROR;
                 };
-                let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
-                w.two_phase = true;
-                self.mem.charge(memory::WAITER);
-                EnqState::Queued {
-                    waiter: self.waiters.push_back(&mut r.queue, w),
-                }
+                EnqState::Queued { waiter }
             }
         };
         if let Some(c) = self.conns.get_mut(conn) {
@@ -542,6 +581,8 @@ impl State {
         let r = self.table.get_mut(res)?;
         let w = self.waiters.remove(&mut r.queue, wid);
         self.mem.credit(memory::WAITER);
+        self.contention
+            .on_wait_end(r.stat, cx.now.saturating_sub(w.queued_at));
         // A departed head may unblock others (read-write §8.7).
         self.grant_from_queue(cx, res);
         Some(w)
@@ -613,6 +654,8 @@ impl State {
             return;
         };
         let h = r.holders.remove(idx);
+        self.contention
+            .on_hold_end(r.stat, cx.now.saturating_sub(h.granted_at));
         // Holders leave in any order; what counts is how many are beyond the
         // first, which this keeps exact.
         self.mem.credit(memory::holder(!r.holders.is_empty()));

@@ -7,6 +7,7 @@
 //! raft-rs style, so this module is unit-testable without sockets.
 
 mod barrier;
+pub mod contention;
 mod counter;
 mod election;
 mod events;
@@ -15,6 +16,7 @@ mod grant;
 pub mod holders;
 pub mod inspect;
 mod kv;
+pub mod latency;
 mod list;
 mod lock;
 pub mod memory;
@@ -169,6 +171,8 @@ pub struct State {
     pubsub: PubSub,
     watches: Watches,
     pub totals: Totals,
+    /// Per-key contention and server-wide wait/hold histograms (§8.15).
+    pub contention: contention::Contention,
     /// The memory budget: every family charges and credits it (§7.4a).
     pub mem: memory::Budget,
     pub view: ServerView,
@@ -196,6 +200,7 @@ impl State {
             pubsub: PubSub::new(),
             watches: Watches::new(),
             totals: Totals::default(),
+            contention: Default::default(),
             view: ServerView::default(),
             freed_memory: false,
         }

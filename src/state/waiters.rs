@@ -25,6 +25,8 @@ pub struct Waiter {
     pub two_phase: bool,
     /// True while the connection is parked on this waiter (its reply is pending).
     pub parked: bool,
+    /// When the request joined the queue (ms): wait times for the contention statistics.
+    pub queued_at: u64,
     prev: u32,
     next: u32,
 }
@@ -39,6 +41,7 @@ impl Waiter {
             lease_s,
             two_phase: false,
             parked: false,
+            queued_at: 0,
             prev: NIL,
             next: NIL,
         }
