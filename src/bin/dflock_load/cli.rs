@@ -30,9 +30,9 @@ pub enum Mode {
 /// How requests travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Transport {
-    /// The line protocol on the TCP port (protocol.md)
+    /// The line protocol on the TCP port (dflockd-protocol(7))
     Tcp,
-    /// The REST API on the HTTP port (http.md): keep-alive HTTP/1.1, one
+    /// The REST API on the HTTP port (dflockd-http(7)): keep-alive HTTP/1.1, one
     /// session per worker in the lock modes, SSE streams for subscribers
     Http,
 }
@@ -197,12 +197,10 @@ impl Args {
             usage_exit(Args::command().error(ErrorKind::ArgumentConflict, msg));
         }
         if args.timeout > 9_223_372_036 {
-            Args::command()
-                .error(
-                    ErrorKind::ValueValidation,
-                    "--timeout is at most 9223372036",
-                )
-                .exit();
+            usage_exit(Args::command().error(
+                ErrorKind::ValueValidation,
+                "--timeout is at most 9223372036",
+            ));
         }
         if args.threads_per_connection && args.connections > MAX_THREADED_CONNECTIONS {
             let msg = format!(
@@ -212,12 +210,10 @@ impl Args {
         }
         if let Some(t) = &args.auth_token {
             if t.trim().is_empty() || t.contains(['\n', '\r']) {
-                Args::command()
-                    .error(
-                        ErrorKind::ValueValidation,
-                        "--auth-token must be one non-blank line",
-                    )
-                    .exit();
+                usage_exit(Args::command().error(
+                    ErrorKind::ValueValidation,
+                    "--auth-token must be one non-blank line",
+                ));
             }
         }
         args
