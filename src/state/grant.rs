@@ -7,6 +7,7 @@ use super::contention::{KeyType, NOT_TRACKED};
 use super::fence::Token;
 use super::holders::Holder;
 use super::memory;
+use super::options::OptName;
 use super::owner::{EnqState, Enqueue, Hold, Parked};
 use super::resource::{Kind, Space};
 use super::waiters::Waiter;
@@ -196,7 +197,9 @@ impl State {
                 two_phase,
             });
         }
+        let mut notices = false;
         if let Some(c) = self.conns.get_mut(conn) {
+            notices = c.options.get(OptName::LeaseNotices);
             if c.holds.capacity() == 0 {
                 // Most connections hold one lock: skip Vec's minimum of four.
                 c.holds.reserve_exact(1);
@@ -208,6 +211,9 @@ impl State {
             if via == Via::Dread {
                 c.dread_holds += 1;
             }
+        }
+        if notices && via != Via::Dread {
+            self.arm_lease_notice(cx, res, token.fence, lease_s.saturating_mul(1000));
         }
         self.totals.grants += 1;
         self.totals.by_label.grants[via as usize] += 1;
@@ -669,6 +675,10 @@ impl State {
         } else if let Some(t) = h.timer {
             cx.timers.cancel(t);
         }
+        self.cancel_lease_notice(cx, h.token.fence);
+        if cause == EndCause::Expire {
+            self.lease_expired_notice(cx, h.owner, &name, h.token.fence);
+        }
         if let Some(c) = self.conns.get_mut(h.owner) {
             c.remove_hold(res, h.token.fence);
             if h.via == Via::Dread {
@@ -775,8 +785,13 @@ impl State {
         if let Some(old) = h.timer.take() {
             cx.timers.cancel(old);
         }
-        let fence = h.token.fence;
+        let (fence, owner) = (h.token.fence, h.owner);
         h.timer = Some(cx.timers.insert(d, Timer::Lease { res, fence }));
+        if self.wants_lease_notices(owner) {
+            self.arm_lease_notice(cx, res, fence, lease_s.saturating_mul(1000));
+        } else {
+            self.cancel_lease_notice(cx, fence);
+        }
     }
 
     /// A lease timer fired.

@@ -17,6 +17,7 @@ pub mod holders;
 pub mod inspect;
 mod kv;
 pub mod latency;
+mod lease_notice;
 mod list;
 mod lock;
 pub mod memory;
@@ -175,6 +176,8 @@ pub struct State {
     pub totals: Totals,
     /// Per-key contention and server-wide wait/hold histograms (§8.15).
     pub contention: contention::Contention,
+    /// Pending `lease expiring` notices (§8.15).
+    notices: lease_notice::LeaseNotices,
     /// The memory budget: every family charges and credits it (§7.4a).
     pub mem: memory::Budget,
     pub view: ServerView,
@@ -203,6 +206,7 @@ impl State {
             watches: Watches::new(),
             totals: Totals::default(),
             contention: Default::default(),
+            notices: Default::default(),
             view: ServerView::default(),
             freed_memory: false,
         }
@@ -383,6 +387,7 @@ impl State {
     pub fn on_timer(&mut self, cx: &mut Cx, timer: Timer) -> bool {
         match timer {
             Timer::Lease { res, fence } => self.lease_expired(cx, res, fence),
+            Timer::LeaseNotice { res, fence } => self.lease_notice_due(cx, res, fence),
             Timer::Park { conn } => self.park_timeout(cx, conn),
             Timer::KvExpire { idx } => self.kv_expired(cx, idx),
             Timer::Gc => {
