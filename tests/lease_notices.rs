@@ -155,3 +155,46 @@ fn event_streams_of_unknown_sessions_are_gone_and_caps_apply() {
     api.get(&format!("/v1/sessions/{sid}/events"))
         .expect_error(503, "max_sessions");
 }
+
+#[test]
+fn the_client_guard_offers_notices_and_marks_the_grant_lost() {
+    use dflockd::client::{Client as Lib, ClientOptions, LeaseNoticeKind};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = Server::start(&[]);
+    let client = Lib::new(ClientOptions {
+        servers: vec![s.addr().to_string()],
+        // No renewal: the lease is left to run out.
+        renew_ratio: 0.0,
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    let guard = client
+        .lock("job")
+        .lease(Duration::from_secs(2))
+        .lease_notices()
+        .acquire(Duration::ZERO)
+        .unwrap();
+    let notices = guard.lease_notices().expect("asked for");
+    assert!(guard.lease_notices().is_none(), "one receiver");
+    let called = Arc::new(AtomicBool::new(false));
+    let flag = called.clone();
+    guard.on_lost(move |_| flag.store(true, Ordering::SeqCst));
+    let n = notices.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(t0.elapsed() >= Duration::from_millis(1600));
+    assert_eq!((n.key.as_str(), n.fence), ("job", guard.fence()));
+    match n.kind {
+        LeaseNoticeKind::Expiring { remaining } => {
+            assert!(remaining <= Duration::from_millis(400), "{remaining:?}")
+        }
+        other => panic!("expected expiring, got {other:?}"),
+    }
+    assert!(!guard.is_lost());
+    let n = notices.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(n.kind, LeaseNoticeKind::Expired);
+    assert!(guard.is_lost() && called.load(Ordering::SeqCst));
+    // A guard without notices has no channel.
+    let plain = client.lock("other").acquire(Duration::ZERO).unwrap();
+    assert!(plain.lease_notices().is_none());
+}
