@@ -157,6 +157,13 @@ impl Contention {
         }
     }
 
+    /// The type `stat` is used as now (a key may change type between uses).
+    pub fn set_type(&mut self, stat: u32, ty: KeyType) {
+        if let Some(k) = self.keys.get_mut(stat as usize) {
+            k.ty = ty;
+        }
+    }
+
     /// `n` grants made before `stat` was tracked (its current holders).
     pub fn add_grants(&mut self, stat: u32, n: u64) {
         if let Some(k) = self.keys.get_mut(stat as usize) {

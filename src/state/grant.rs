@@ -427,17 +427,20 @@ impl State {
         };
         let wid = self.waiters.push_back(&mut r.queue, w);
         self.mem.charge(memory::WAITER);
-        let (space, name, was) = (r.space, r.name.clone(), r.stat);
+        if r.stat != NOT_TRACKED {
+            // Already linked: no lookup, only the type may have changed.
+            self.contention.set_type(r.stat, ty);
+            return Some(wid);
+        }
+        let (space, name) = (r.space, r.name.clone());
         if let Some(stat) =
             self.contention
                 .track(space, &name, ty, self.cfg.max_locks, &mut self.mem)
         {
             if let Some(r) = self.table.get_mut(res) {
                 r.stat = stat;
-                if was == NOT_TRACKED {
-                    // The holders it is waiting behind count as grants too.
-                    self.contention.add_grants(stat, r.holders.len() as u64);
-                }
+                // The holders it is waiting behind count as grants too.
+                self.contention.add_grants(stat, r.holders.len() as u64);
             }
         }
         Some(wid)

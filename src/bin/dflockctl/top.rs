@@ -191,9 +191,10 @@ pub fn render(f: &Value, style: &Style, rows: usize) -> String {
             k["type"].as_str().unwrap_or(""),
             dur(num(k, "wait_p99_s")),
             dur(num(k, "wait_p50_s")),
-            k["waiters"],
+            // As integers: `Value`'s Display ignores width and alignment.
+            k["waiters"].as_u64().unwrap_or(0),
             dur(num(k, "holder_age_s")),
-            k["waits"],
+            k["waits"].as_u64().unwrap_or(0),
             dur(num(k, "wait_total_s")),
             w = KEY_WIDTH,
         ));
