@@ -2,7 +2,7 @@
 
 use dflockd::config::{self, Action};
 use dflockd::error::StartupError;
-use dflockd::server::Server;
+use dflockd::server::{Server, activation};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -24,7 +24,22 @@ fn main() -> ExitCode {
     for w in &cfg.warnings {
         log::warn!("{w}");
     }
-    let server = match Server::bind(&cfg) {
+    // Sockets passed by systemd (config.md §8.2, start-up step 6).
+    let inherited = match activation::from_env() {
+        Ok(inherited) => inherited,
+        Err(e) => {
+            eprintln!("dflockd: {e}");
+            return ExitCode::from(config::EX_CONFIG as u8);
+        }
+    };
+    for name in activation::VARIABLES {
+        // SAFETY: `remove_var` is unsound only while another thread may read
+        // or write the environment. None exists yet: main has spawned no
+        // thread, and neither `config::load` nor `env_logger` (nor anything
+        // above) starts one; the server's loop runs on this thread later.
+        unsafe { std::env::remove_var(name) };
+    }
+    let server = match Server::bind_with(&cfg, inherited) {
         Ok(s) => s,
         Err(e) => {
             // Once, as one clean line (not also through the logger).

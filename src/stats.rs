@@ -23,10 +23,11 @@ pub struct Totals {
 /// order of [`ByLabel::accepted`].
 pub const LISTENER_LABELS: [&str; 3] = ["tcp", "dreadlock", "http"];
 /// `dflockd_connections_rejected_total{reason}`, the flag that refused.
-pub const REJECT_LABELS: [&str; 3] = [
+pub const REJECT_LABELS: [&str; 4] = [
     "max_connections",
     "max_connections_per_ip",
     "http_max_connections_per_ip",
+    "max_unauthenticated_connections",
 ];
 /// `dflockd_grants_total{kind}`, indexed by `state::Via as usize`.
 pub const GRANT_LABELS: [&str; 6] = [

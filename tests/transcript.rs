@@ -285,18 +285,23 @@ fn transcript_of_common_mistakes() {
         " closed: code 16, HTTP request on the TCP port",
     );
 
-    // A TLS ClientHello on the plain-text port: served as the protocol says
-    // (its first line is an unknown command), with a warning saying why the
-    // client will not understand the reply.
+    // A TLS ClientHello on the plain-text port: closed without a reply, a
+    // warning saying why.
     let mut s = Step::open(&server);
-    s.says(b"\x16\x03\x01\x00\xf1\x01\n\n\n", b"error\n");
+    s.client.send(b"\x16\x03\x01\x00\xf1\x01\n\n\n");
+    s.client.expect_closed();
     s.log_line(
         &server,
         "WARN",
         &format!(
             "{on}: the first bytes are a TLS ClientHello, but this listener speaks plain \
-             text (TLS is off); the client cannot read the replies"
+             text (TLS is off); closing without a reply"
         ),
+    );
+    s.log_line(
+        &server,
+        "DEBUG",
+        " closed: TLS ClientHello on a plain-text port",
     );
 
     // Every close is logged with its reason.

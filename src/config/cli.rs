@@ -128,6 +128,10 @@ pub(super) struct Cli {
     #[arg(long, value_name = "N")]
     pub max_connections_per_ip: Option<String>,
 
+    /// TCP and Dreadlock connections that have not authenticated yet (auth on); 0 = no limit [env: DFLOCKD_MAX_UNAUTHENTICATED_CONNECTIONS] [default: 1024]
+    #[arg(long, value_name = "N")]
+    pub max_unauthenticated_connections: Option<String>,
+
     // ---- 3.4 Timeouts ----
     /// Idle and request timeout of TCP connections; 0 = off [env: DFLOCKD_READ_TIMEOUT_S] [default: 23]
     #[arg(long, value_name = "SECONDS")]
@@ -233,4 +237,9 @@ pub(super) struct Cli {
     /// Validate the configuration (reading the TLS, token and fence state files), print it and exit
     #[arg(long)]
     pub check_config: bool,
+}
+
+/// The clap definition, for completion scripts.
+pub(super) fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }

@@ -47,8 +47,10 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use clap::error::ErrorKind;
+
+use crate::completions;
 
 pub use read::io_reason;
 pub use values::parse_fence_state;
@@ -103,6 +105,13 @@ pub const DEFAULT_MAX_SUBSCRIPTIONS: u64 = 1024;
 pub const DEFAULT_MAX_CONNECTIONS: u64 = 0;
 /// `--max-connections-per-ip` (TCP and Dreadlock); 0 = no limit.
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u64 = 0;
+/// `--max-unauthenticated-connections`: TCP and Dreadlock connections that
+/// have not yet sent a good `auth`, when auth is on; 0 = no limit. An honest
+/// client is unauthenticated for one round trip, so 1024 is far above what a
+/// reconnect storm keeps open at once, while a client without the token can
+/// hold at most 1024 sockets (for `--read-timeout` each) however many
+/// addresses it has.
+pub const DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS: u64 = 1024;
 /// `--read-timeout`, seconds; 0 = off.
 pub const DEFAULT_READ_TIMEOUT_S: u64 = 23;
 /// `--write-timeout`, seconds; 0 = off.
@@ -187,6 +196,8 @@ pub struct Limits {
     pub max_connections: u64,
     /// TCP and Dreadlock connections per client IP; 0 = none.
     pub max_connections_per_ip: u64,
+    /// TCP and Dreadlock connections not yet authenticated (auth on); 0 = none.
+    pub max_unauthenticated_connections: u64,
 }
 
 /// The TLS files. At start they were read and checked by the TLS module
@@ -284,6 +295,7 @@ impl Default for Limits {
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            max_unauthenticated_connections: DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
         }
     }
 }
@@ -387,7 +399,7 @@ impl std::error::Error for ConfigError {}
 /// `|k| std::env::var(k).ok()`, tests a map); an empty value counts as unset.
 ///
 /// Returns `Ok(Action::Run(config))` to start; `Ok(Action::Exit(status))` after printing
-/// help, `dflockd <version>` or the `--check-config` report to standard output;
+/// help, `dflockd <version>`, a `--completions` script or the `--check-config` report to standard output;
 /// `Err(ConfigError::Usage)` for a malformed command line (64) and
 /// `Err(ConfigError::Invalid)` for an invalid value, file or cross-field rule, or a
 /// feature this build does not have (78). `--check-config` and a start refuse exactly the
@@ -439,7 +451,15 @@ where
     I: IntoIterator<Item = S>,
     S: Into<OsString> + Clone,
 {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(script) = completions::requested(&cli::command(), &args) {
+        return Ok(Parsed::Print(script));
+    }
+    let parsed = cli::command()
+        .arg(completions::arg())
+        .try_get_matches_from(&args)
+        .and_then(|m| cli::Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             return match e.kind() {
@@ -456,6 +476,12 @@ where
         report: settings::render_report(&lines),
         check_config,
     })))
+}
+
+/// The clap definition of the command line (for completion scripts and for
+/// the defaults-file check in tests/packaging.rs).
+pub fn command() -> clap::Command {
+    cli::command()
 }
 
 /// Exactly `dflockd <version>` and a newline (config.md §3.9), whatever `argv[0]` is.

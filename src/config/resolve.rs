@@ -355,6 +355,12 @@ pub(super) fn build(
             count,
             DEFAULT_MAX_CONNECTIONS_PER_IP,
         )?,
+        max_unauthenticated_connections: r.uint(
+            &f::MAX_UNAUTHENTICATED,
+            cli.max_unauthenticated_connections,
+            count,
+            DEFAULT_MAX_UNAUTHENTICATED_CONNECTIONS,
+        )?,
     };
 
     // 3.4 Timeouts

@@ -76,6 +76,10 @@ pub(super) mod flags {
         Setting::new("--max-connections", "DFLOCKD_MAX_CONNECTIONS");
     pub const MAX_CONNECTIONS_PER_IP: Setting =
         Setting::new("--max-connections-per-ip", "DFLOCKD_MAX_CONNECTIONS_PER_IP");
+    pub const MAX_UNAUTHENTICATED: Setting = Setting::new(
+        "--max-unauthenticated-connections",
+        "DFLOCKD_MAX_UNAUTHENTICATED_CONNECTIONS",
+    );
     pub const READ_TIMEOUT: Setting = Setting::new("--read-timeout", "DFLOCKD_READ_TIMEOUT_S");
     pub const WRITE_TIMEOUT: Setting = Setting::new("--write-timeout", "DFLOCKD_WRITE_TIMEOUT_S");
     pub const SHUTDOWN_TIMEOUT: Setting =
@@ -116,7 +120,7 @@ pub(super) mod flags {
     pub const DEBUG: Setting = Setting::new("--debug", "DFLOCKD_DEBUG");
 
     /// All settings in §3 table order: the order of the `--check-config` report.
-    pub const ALL: [&Setting; 41] = [
+    pub const ALL: [&Setting; 42] = [
         &HOST,
         &PORT,
         &DREADLOCK_PORT,
@@ -137,6 +141,7 @@ pub(super) mod flags {
         &MAX_SUBSCRIPTIONS,
         &MAX_CONNECTIONS,
         &MAX_CONNECTIONS_PER_IP,
+        &MAX_UNAUTHENTICATED,
         &READ_TIMEOUT,
         &WRITE_TIMEOUT,
         &SHUTDOWN_TIMEOUT,

@@ -7,5 +7,7 @@
 //! the one certificate field `stats` reports, its not-after date.
 
 pub mod tls;
+#[cfg(test)]
+mod tls_fuzz;
 pub mod transport;
 pub mod x509;

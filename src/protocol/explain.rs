@@ -649,6 +649,8 @@ pub enum CloseReason {
     WriteError(std::io::ErrorKind),
     /// The first line was an HTTP request line (code 16).
     HttpOnLinePort,
+    /// The first bytes were a TLS ClientHello on a plain-text listener.
+    TlsOnPlainPort,
     /// A line over its limit (code 12).
     LineTooLong,
     /// A malformed Dreadlock line (code 17).
@@ -691,6 +693,7 @@ impl fmt::Display for CloseReason {
             CloseReason::ReadError(k) => write!(f, "read error: {k}"),
             CloseReason::WriteError(k) => write!(f, "write error: {k}"),
             CloseReason::HttpOnLinePort => f.write_str("HTTP request on the TCP port"),
+            CloseReason::TlsOnPlainPort => f.write_str("TLS ClientHello on a plain-text port"),
             CloseReason::LineTooLong => f.write_str("line too long"),
             CloseReason::BadDreadlock => f.write_str("malformed Dreadlock line"),
             CloseReason::AuthFailed => f.write_str("authentication failed"),

@@ -55,25 +55,30 @@ impl Server {
         let listener = u8::try_from(listener).unwrap_or(u8::MAX);
         let over_global =
             self.net.max_connections > 0 && self.conns.len() as u64 >= self.net.max_connections;
-        let per_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
-        let over_ip =
-            self.net.max_connections_per_ip > 0 && per_ip as u64 >= self.net.max_connections_per_ip;
-        let http_here = self.http_per_ip.get(&ip).copied().unwrap_or(0);
-        let cap = self.http_cfg.max_connections_per_ip;
-        let over_http_ip = http && cap > 0 && u64::from(http_here) >= cap;
-        if over_global || over_ip || over_http_ip {
+        // The per-IP caps: --max-connections-per-ip for the TCP and Dreadlock
+        // listeners, --http-max-connections-per-ip for the HTTP one (plain or TLS alike).
+        let (per_ip, ip_cap, ip_flag) = if http {
+            let cap = self.http_cfg.max_connections_per_ip;
+            (&self.http_per_ip, cap, "--http-max-connections-per-ip")
+        } else {
+            let cap = self.net.max_connections_per_ip;
+            (&self.per_ip, cap, "--max-connections-per-ip")
+        };
+        let here = per_ip.get(&ip).copied().unwrap_or(0);
+        let over_ip = ip_cap > 0 && u64::from(here) >= ip_cap;
+        // Only line connections authenticate (HTTP checks a bearer token per request).
+        let needs_auth = !http && self.net.auth_token.is_some();
+        let unauth_cap = self.net.max_unauthenticated;
+        let over_unauth = needs_auth && unauth_cap > 0 && self.unauthed >= unauth_cap;
+        if over_global || over_ip || over_unauth {
             self.state.totals.connections_rejected += 1;
             // Indexes into stats::REJECT_LABELS.
             let (flag, cap, reason) = if over_global {
                 ("--max-connections", self.net.max_connections, 0)
             } else if over_ip {
-                (
-                    "--max-connections-per-ip",
-                    self.net.max_connections_per_ip,
-                    1,
-                )
+                (ip_flag, ip_cap, if http { 2 } else { 1 })
             } else {
-                ("--http-max-connections-per-ip", cap, 2)
+                ("--max-unauthenticated-connections", unauth_cap, 3)
             };
             self.state.totals.by_label.rejected[reason] += 1;
             let on = ListenerTag::of(&self.listeners, listener);
@@ -116,7 +121,12 @@ impl Server {
             self.http_conns += 1;
         }
         entry.insert(conn);
-        *self.per_ip.entry(ip).or_insert(0) += 1;
+        if !http {
+            *self.per_ip.entry(ip).or_insert(0) += 1;
+        }
+        if needs_auth {
+            self.unauthed += 1;
+        }
         self.state.on_connect_from(id, serial, peer.into());
         self.state.totals.connections_accepted += 1;
         if let Some(i) = LISTENER_LABELS.iter().position(|l| *l == kind) {

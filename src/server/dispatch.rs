@@ -214,13 +214,17 @@ impl Server {
                         return Stop::Phase;
                     }
                     HttpGuard::NeedMore if !c.read_closed => return Stop::NeedInput,
-                    _ => {
-                        c.first_line_checked = true;
-                        if explain::looks_like_tls(data) {
-                            let on = ListenerTag::of(&self.listeners, c.listener);
-                            self.refusals.tls_on_plain_port(self.clock.now(), c, on);
-                        }
+                    // One byte of what may be a TLS record: wait for the second.
+                    _ if data == [0x16] && !c.read_closed => return Stop::NeedInput,
+                    _ if explain::looks_like_tls(data) => {
+                        // No request starts with 0x16 0x03, and the client could not
+                        // read a plain reply anyway: close, as for HTTP (one log line).
+                        let on = ListenerTag::of(&self.listeners, c.listener);
+                        self.refusals.tls_on_plain_port(self.clock.now(), c, on);
+                        c.drop_for(CloseReason::TlsOnPlainPort);
+                        return Stop::Phase;
                     }
+                    _ => c.first_line_checked = true,
                 }
             }
             let (consumed, request) = match parse_frame(data, &self.net.line) {
@@ -269,6 +273,7 @@ impl Server {
                 if let Ok(Command::Auth(given)) = &req.cmd {
                     if auth::token_matches(given, token) {
                         c.authed = true;
+                        self.unauthed = self.unauthed.saturating_sub(1);
                         Reply::OK.encode(c.outbuf.vec());
                         return;
                     }

@@ -5,6 +5,7 @@
 //! traffic the loop polls without sleeping for `--busy-poll-us` (`busy.rs`).
 
 mod accept;
+pub mod activation;
 mod banner;
 mod busy;
 mod dispatch;
@@ -72,6 +73,7 @@ pub struct NetConfig {
     pub max_output: usize,
     pub max_connections: u64,
     pub max_connections_per_ip: u64,
+    pub max_unauthenticated: u64,
     pub read_timeout_ms: u64,
     pub write_timeout_ms: u64,
     pub shutdown_timeout_ms: u64,
@@ -97,7 +99,11 @@ pub struct Server {
     gens: Vec<u32>,
     /// Buffer bytes charged to the memory budget per slab slot (`memory.rs`).
     buffer_bytes: Vec<usize>,
+    /// TCP and Dreadlock connections per client IP (`--max-connections-per-ip`).
     per_ip: HashMap<IpAddr, u32>,
+    /// TCP and Dreadlock connections not yet authenticated, while auth is on
+    /// (`--max-unauthenticated-connections`).
+    unauthed: u64,
     /// HTTP connections per client IP (`--http-max-connections-per-ip`).
     http_per_ip: HashMap<IpAddr, u32>,
     /// Open HTTP connections (they are not `stats` `connections`).
@@ -133,6 +139,17 @@ pub struct Server {
 impl Server {
     /// Bind every listener, reserve the first fence block, and get ready to run.
     pub fn bind(cfg: &Config) -> Result<Server, StartupError> {
+        Server::bind_with(cfg, activation::Inherited::default())
+    }
+
+    /// As [`Server::bind`], but a listener with a socket in `inherited`
+    /// (systemd socket activation) uses it instead of binding, whatever its
+    /// host and port settings say; an inherited socket also enables a
+    /// listener whose port is 0.
+    pub fn bind_with(
+        cfg: &Config,
+        mut inherited: activation::Inherited,
+    ) -> Result<Server, StartupError> {
         let tls = match &cfg.tls {
             Some(files) => Some(tls::TlsRuntime {
                 material: crate::net::tls::load(files).map_err(StartupError::Tls)?,
@@ -143,15 +160,19 @@ impl Server {
         let poll = Poll::new().map_err(StartupError::Io)?;
         let mut listeners = Vec::new();
         let mut binds = vec![(SocketAddr::new(cfg.host, cfg.port), "tcp")];
-        if cfg.dreadlock_port != 0 {
+        if cfg.dreadlock_port != 0 || inherited.has("dreadlock") {
             binds.push((SocketAddr::new(cfg.host, cfg.dreadlock_port), "dreadlock"));
         }
-        if cfg.http_port != 0 {
+        if cfg.http_port != 0 || inherited.has("http") {
             binds.push((SocketAddr::new(cfg.http_host, cfg.http_port), "http"));
         }
         for (i, (addr, kind)) in binds.into_iter().enumerate() {
-            let mut sock =
-                TcpListener::bind(addr).map_err(|e| StartupError::Bind { addr, source: e })?;
+            let mut sock = match inherited.take(kind) {
+                Some(std_listener) => TcpListener::from_std(std_listener),
+                None => {
+                    TcpListener::bind(addr).map_err(|e| StartupError::Bind { addr, source: e })?
+                }
+            };
             let addr = sock.local_addr().map_err(StartupError::Io)?;
             poll.registry()
                 .register(&mut sock, listener_token(i), Interest::READABLE)
@@ -179,6 +200,7 @@ impl Server {
             max_output: cfg.limits.max_output_bytes,
             max_connections: cfg.limits.max_connections,
             max_connections_per_ip: cfg.limits.max_connections_per_ip,
+            max_unauthenticated: cfg.limits.max_unauthenticated_connections,
             read_timeout_ms: cfg.read_timeout_s.saturating_mul(1000),
             write_timeout_ms: cfg.write_timeout_s.saturating_mul(1000),
             shutdown_timeout_ms: cfg.shutdown_timeout_s.saturating_mul(1000),
@@ -214,6 +236,7 @@ impl Server {
             gens: Vec::new(),
             buffer_bytes: Vec::new(),
             per_ip: HashMap::new(),
+            unauthed: 0,
             http_per_ip: HashMap::new(),
             http_conns: 0,
             http_rate: RateLimiter::new(cfg.http.rate_limit_per_ip, cfg.http.rate_limit_burst),
@@ -282,6 +305,8 @@ impl Server {
         self.clock.update();
         self.feed_watchdog();
         self.with_state(|s, cx| s.start(cx));
+        // Start-up is over: give the heap it freed (config, PEM parsing) back.
+        memory::release_free_heap();
         let mut failures = 0;
         loop {
             let timeout = self.poll_timeout();
@@ -445,7 +470,12 @@ impl Server {
         for t in [conn.idle_timer, conn.write_timer].into_iter().flatten() {
             self.wheel.cancel(t);
         }
-        release_ip(&mut self.per_ip, conn.peer);
+        if conn.http.is_none() {
+            release_ip(&mut self.per_ip, conn.peer);
+            if self.net.auth_token.is_some() && !conn.authed {
+                self.unauthed = self.unauthed.saturating_sub(1);
+            }
+        }
         if let Some(h) = conn.http.take() {
             release_ip(&mut self.http_per_ip, conn.peer);
             self.http_conns -= 1;

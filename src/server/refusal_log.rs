@@ -554,14 +554,14 @@ impl Refusals {
         }
     }
 
-    /// A TLS ClientHello on a plain-text listener (warn, limited). The
-    /// connection is served as the protocol says (its bytes are requests).
+    /// A TLS ClientHello on a plain-text listener (warn, limited); the
+    /// connection is closed without a reply.
     #[cold]
     pub fn tls_on_plain_port(&mut self, now: u64, c: &Conn, on: ListenerTag) {
         if self.admit(Kind::CrossProtocol, now) {
             log::warn!(
                 "{} on {on}: the first bytes are a TLS ClientHello, but this listener \
-                 speaks plain text (TLS is off); the client cannot read the replies",
+                 speaks plain text (TLS is off); closing without a reply",
                 Tag::of(c)
             );
         }

@@ -49,7 +49,20 @@ fn is_config_env(name: &OsStr) -> bool {
 }
 
 fn hermetic_command(args: &[&str], envs: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(server_bin());
+    hermetic_via(&[], args, envs)
+}
+
+/// The server command, run through `launcher` (a program and its arguments,
+/// which end up exec'ing the server path and `args`) when it is not empty.
+fn hermetic_via(launcher: &[&str], args: &[&str], envs: &[(&str, &str)]) -> Command {
+    let mut cmd = match launcher.split_first() {
+        Some((program, rest)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(rest).arg(server_bin());
+            cmd
+        }
+        None => Command::new(server_bin()),
+    };
     for (name, _) in std::env::vars_os() {
         if is_config_env(&name) {
             cmd.env_remove(&name);
@@ -97,6 +110,16 @@ impl Server {
     /// As [`Server::start_env`], but a server that exits or never logs its TCP
     /// listener is an `Err` (with its stderr) instead of a panic.
     pub fn try_start_env(args: &[&str], envs: &[(&str, &str)]) -> Result<Server, String> {
+        Server::try_start_via(&[], args, envs)
+    }
+
+    /// As [`Server::try_start_env`], with the server started by `launcher`
+    /// (see `hermetic_via`), which must exec it in the same process.
+    pub fn try_start_via(
+        launcher: &[&str],
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Result<Server, String> {
         let mut full: Vec<&str> = Vec::new();
         let has = |flag: &str| {
             args.iter()
@@ -110,7 +133,7 @@ impl Server {
         }
         full.extend_from_slice(args);
 
-        let mut cmd = hermetic_command(&full, envs);
+        let mut cmd = hermetic_via(launcher, &full, envs);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -3,7 +3,7 @@
 
 use crate::threaded::MAX_THREADED_CONNECTIONS;
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use std::time::Duration;
 
 /// What one operation is.
@@ -180,7 +180,13 @@ impl Args {
     /// Parse the process arguments, with the mode-specific checks clap cannot express.
     /// Usage errors exit with 64 (EX_USAGE), like `dflockd`'s.
     pub fn parse_checked() -> Args {
-        let args = Args::try_parse().unwrap_or_else(|e| usage_exit(e));
+        // With the hidden `--completions` (handled in main), so a bad shell
+        // name is reported as such rather than as an unknown flag.
+        let args = Args::command()
+            .arg(dflockd::completions::arg())
+            .try_get_matches()
+            .and_then(|m| Args::from_arg_matches(&m))
+            .unwrap_or_else(|e| usage_exit(e));
         let only = |set: bool, flag: &str, mode: Mode| {
             if set && args.mode != mode {
                 let msg = format!("{flag} only applies to {} mode", mode.name());
