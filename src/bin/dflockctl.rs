@@ -20,7 +20,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+#[path = "dflockctl/top.rs"]
+mod top;
 
 /// Exit statuses (also in the man page).
 const EXIT_OK: u8 = 0;
@@ -171,6 +174,22 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Live view of the most contended keys and the server's totals, like top(1)
+    Top(TopArgs),
+}
+
+#[derive(Args, Debug)]
+struct TopArgs {
+    /// Print one JSON object per server and frame, one line each
+    #[arg(long)]
+    json: bool,
+    /// Seconds between frames
+    #[arg(long, short = 'd', value_name = "SECONDS", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    interval: u64,
+    /// Stop after N frames (default: until interrupted on a terminal, 1 otherwise)
+    #[arg(long, short = 'n', value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    iterations: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -434,6 +453,7 @@ fn run(cmd: Cmd, client: &Client) -> Result<u8, Fail> {
             }
             Ok(EXIT_OK)
         }
+        Cmd::Top(args) => top_loop(client, &args),
     }
 }
 
@@ -733,6 +753,56 @@ fn stats(client: &Client, json: bool) -> Result<u8, Fail> {
             println!();
         }
         print_stats(addr, &session.stats(i)?);
+    }
+    Ok(EXIT_OK)
+}
+
+/// `dflockctl top`: frames until `--iterations`, or forever on a terminal
+/// (one frame when stdout is not a terminal); see `top.rs`.
+fn top_loop(client: &Client, args: &TopArgs) -> Result<u8, Fail> {
+    use std::io::IsTerminal;
+    let live = io::stdout().is_terminal();
+    let frames = args.iterations.unwrap_or(if live { u64::MAX } else { 1 });
+    let servers = &client.options().servers;
+    let mut session = client.session();
+    let mut prev: Vec<Option<top::Sample>> = vec![None; servers.len()];
+    let style = if live && !args.json {
+        &top::ANSI
+    } else {
+        &top::PLAIN
+    };
+    for n in 0..frames {
+        if n > 0 {
+            std::thread::sleep(Duration::from_secs(args.interval));
+        }
+        let rows = top::rows_for(top::terminal_height().filter(|_| live), servers.len());
+        let mut out = String::from(style.clear);
+        for (i, addr) in servers.iter().enumerate() {
+            let cur = top::Sample {
+                doc: session.stats(i)?,
+                at: Instant::now(),
+            };
+            let f = top::frame(addr, &cur, prev[i].as_ref());
+            if args.json {
+                out.push_str(&f.to_string());
+                out.push('\n');
+            } else {
+                if i > 0 {
+                    out.push('\n');
+                }
+                out.push_str(&top::render(&f, style, rows));
+            }
+            prev[i] = Some(cur);
+        }
+        let mut stdout = io::stdout().lock();
+        if stdout
+            .write_all(out.as_bytes())
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            // The reader went away (`dflockctl top | head`): not an error.
+            return Ok(EXIT_OK);
+        }
     }
     Ok(EXIT_OK)
 }

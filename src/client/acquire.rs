@@ -8,7 +8,7 @@
 use super::conn::{Conn, check_key};
 use super::error::{Error, Result};
 use super::guard::{Family, Guard};
-use super::reply::{failure, parse_grant, split_status};
+use super::reply::{expect_bare_ok, failure, parse_grant, split_status};
 use super::{Client, lease_secs, timeout_secs};
 use std::fmt;
 use std::time::Duration;
@@ -22,6 +22,8 @@ pub(crate) struct Acquirer {
     pub family: &'static Family,
     /// The semaphore limit (semaphores only).
     pub limit: Option<u32>,
+    /// Ask for lease notices (`opt lease_notices on` before the request).
+    pub notices: bool,
 }
 
 impl fmt::Debug for Acquirer {
@@ -43,6 +45,32 @@ impl Acquirer {
             lease_s: None,
             family,
             limit,
+            notices: false,
+        }
+    }
+
+    /// A connection to the key's server, with lease notices on if asked.
+    fn connect(&self) -> Result<Conn> {
+        let mut conn = self.client.connect(&self.key)?;
+        if self.notices {
+            expect_bare_ok(&conn.request("opt", "lease_notices", "on")?)?;
+        }
+        Ok(conn)
+    }
+
+    /// A fresh guard, watching for notices if asked.
+    fn guard(&self, conn: Conn, grant: super::reply::Grant) -> Result<Guard> {
+        let guard = Guard::start(
+            &self.client,
+            Guard::share(conn),
+            self.family,
+            &self.key,
+            grant,
+        )?;
+        if self.notices {
+            guard.watch_notices()
+        } else {
+            Ok(guard)
         }
     }
 
@@ -68,7 +96,7 @@ impl Acquirer {
         let secs = timeout_secs(timeout);
         let arg = format!("{secs}{}", self.tail());
         check_key(&self.key)?;
-        let mut conn = self.client.connect(&self.key)?;
+        let mut conn = self.connect()?;
         let line = conn.request_wait(
             self.family.acquire,
             &self.key,
@@ -78,13 +106,7 @@ impl Acquirer {
         match split_status(&line) {
             ("ok", rest) => {
                 let grant = parse_grant(rest, &line)?;
-                Guard::start(
-                    &self.client,
-                    Guard::share(conn),
-                    self.family,
-                    &self.key,
-                    grant,
-                )
+                self.guard(conn, grant)
             }
             _ => Err(failure(&line)),
         }
@@ -104,19 +126,12 @@ impl Acquirer {
         let tail = self.tail();
         let arg = tail.trim_start();
         check_key(&self.key)?;
-        let mut conn = self.client.connect(&self.key)?;
+        let mut conn = self.connect()?;
         let line = conn.request(self.family.enqueue, &self.key, arg)?;
         match split_status(&line) {
             ("acquired", rest) => {
                 let grant = parse_grant(rest, &line)?;
-                let guard = Guard::start(
-                    &self.client,
-                    Guard::share(conn),
-                    self.family,
-                    &self.key,
-                    grant,
-                )?;
-                Ok(Enqueued::Acquired(guard))
+                Ok(Enqueued::Acquired(self.guard(conn, grant)?))
             }
             ("queued", _) => Ok(Enqueued::Queued(Pending {
                 acquirer: self.clone(),
@@ -175,7 +190,7 @@ impl Pending {
         match split_status(&line) {
             ("ok", rest) => {
                 let grant = parse_grant(rest, &line)?;
-                Guard::start(&a.client, Guard::share(self.conn), a.family, &a.key, grant)
+                a.guard(self.conn, grant)
             }
             _ => Err(failure(&line)),
         }

@@ -172,6 +172,46 @@ impl Conn {
         }
     }
 
+    /// Push frames that arrived while nobody asked, without sending anything:
+    /// reads whole lines for as long as bytes are waiting (the server writes
+    /// a frame in one piece, so a started line completes within the IO
+    /// timeout), then returns every push kept so far. A line that is not a
+    /// push means the connection is out of step: it is then broken.
+    pub(crate) fn poll_pushes(&mut self) -> Result<Vec<Push>> {
+        if self.broken {
+            return Err(Error::Closed);
+        }
+        while !self.reader.buffer().is_empty() || !self.reader.get_ref().is_quiet() {
+            let limit = self
+                .io_timeout
+                .filter(|d| *d <= MAX_SOCKET_TIMEOUT && !d.is_zero());
+            let read = self
+                .reader
+                .get_ref()
+                .set_read_timeout(limit)
+                .map_err(Error::from)
+                .and_then(|()| read_line(&mut self.reader))
+                .and_then(|l| l.ok_or(Error::Closed));
+            let push = read.and_then(|line| {
+                parse_push(&line)
+                    .ok_or_else(|| Error::Protocol(format!("unexpected line {line:?}")))
+            });
+            match push {
+                Ok(p) => {
+                    if self.pushes.len() == MAX_KEPT_PUSHES {
+                        self.pushes.pop_front();
+                    }
+                    self.pushes.push_back(p);
+                }
+                Err(e) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(self.take_pushes())
+    }
+
     /// Splits the connection for a reader thread: the buffered reader (keeping any
     /// bytes already read) and a writer handle.
     pub(crate) fn into_parts(self) -> (BufReader<Stream>, Stream, String) {

@@ -6,12 +6,14 @@
 //! `release()` does the same and reports the server's answer.
 
 use super::error::Result;
+use super::lease_events::NoticeWatcher;
 use super::lost::{LostHandle, LostReason};
 use super::renew::{RenewTarget, Renewer, SharedConn, interval, lock_conn};
-use super::reply::{Grant, expect_bare_ok};
+use super::reply::{Grant, LeaseNotice, expect_bare_ok};
 use super::{Client, lease_secs};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,6 +70,9 @@ pub struct Guard {
     release_cmd: &'static str,
     fence: u64,
     renewer: Option<Renewer>,
+    /// With lease notices: the watcher thread and, until taken, its channel.
+    watcher: Option<NoticeWatcher>,
+    notices: Mutex<Option<Receiver<LeaseNotice>>>,
     released: bool,
 }
 
@@ -104,6 +109,8 @@ impl Guard {
             release_cmd: family.release,
             fence: grant.fence,
             renewer: None,
+            watcher: None,
+            notices: Mutex::new(None),
             released: false,
         };
         if let Some(every) = interval(grant.lease_s, client.options().renew_ratio) {
@@ -111,6 +118,25 @@ impl Guard {
             guard.renewer = Some(Renewer::spawn(guard.target.clone(), every)?);
         }
         Ok(guard)
+    }
+
+    /// Starts forwarding this grant's lease notices (the connection must
+    /// have `lease_notices` on; see `lease_events.rs`).
+    pub(crate) fn watch_notices(mut self) -> Result<Guard> {
+        let (watcher, rx) = NoticeWatcher::spawn(self.target.clone(), self.fence)?;
+        self.watcher = Some(watcher);
+        self.notices = Mutex::new(Some(rx));
+        Ok(self)
+    }
+
+    /// The channel of this grant's lease notices: `Expiring { remaining }`
+    /// when 80% of a lease passed without a renewal ("your lock is about to
+    /// expire"), `Expired` when the lease ran out and the slot was released
+    /// ("your lock was lost"; `is_lost()` is then true and `on_lost`
+    /// callbacks have run). `None` unless acquired with `lease_notices()`,
+    /// or when already taken (there is one receiver).
+    pub fn lease_notices(&self) -> Option<Receiver<LeaseNotice>> {
+        self.notices.lock().ok()?.take()
     }
 
     /// Wraps a connection for `Guard::start` callers holding a plain `Conn`.
@@ -182,6 +208,9 @@ impl Guard {
         self.released = true;
         if let Some(mut renewer) = self.renewer.take() {
             renewer.stop();
+        }
+        if let Some(mut watcher) = self.watcher.take() {
+            watcher.stop();
         }
         let line = lock_conn(&self.target.conn).request(
             self.release_cmd,

@@ -38,6 +38,15 @@ impl Lock {
         self
     }
 
+    /// Asks the server for lease notices on the grant (protocol.md §8.15):
+    /// the guard then offers them on [`Guard::lease_notices`], and an expiry
+    /// marks it lost at once. Costs one `opt` request per acquire and a small
+    /// watcher thread per guard.
+    pub fn lease_notices(mut self) -> Self {
+        self.inner.notices = true;
+        self
+    }
+
     /// The key.
     pub fn key(&self) -> &str {
         &self.inner.key

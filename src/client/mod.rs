@@ -44,6 +44,7 @@ mod election;
 mod error;
 mod guard;
 mod kv;
+mod lease_events;
 mod list;
 mod lock;
 mod lost;
@@ -66,7 +67,10 @@ pub use error::{Error, Result};
 pub use guard::Guard;
 pub use lock::Lock;
 pub use lost::{LostHandle, LostReason};
-pub use reply::{LeaderEvent, LeaderEventKind, Push, Signal, WatchEvent, fence_from_token};
+pub use reply::{
+    LeaderEvent, LeaderEventKind, LeaseNotice, LeaseNoticeKind, Push, Signal, WatchEvent,
+    fence_from_token,
+};
 pub use rwlock::RwLock;
 pub use semaphore::Semaphore;
 pub use session::Session;

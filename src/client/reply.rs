@@ -14,6 +14,46 @@ pub enum Push {
     Watch(WatchEvent),
     /// `leader <event> <key>`
     Leader(LeaderEvent),
+    /// `lease expiring|expired <key> <fence> [<remaining_s>]` (with `lease_notices`)
+    Lease(LeaseNotice),
+}
+
+/// A lease notice (protocol.md §8.15): a connection with `lease_notices` on
+/// gets one when 80% of a lease has passed without a renewal, and one when
+/// the lease ran out and the slot was released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseNotice {
+    pub key: String,
+    /// The fence of the grant (the token's first 16 hex characters).
+    pub fence: u64,
+    pub kind: LeaseNoticeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseNoticeKind {
+    /// "Your lock is about to expire": this much of the lease is left.
+    Expiring { remaining: std::time::Duration },
+    /// "Your lock was lost": the lease ran out and the slot was released.
+    Expired,
+}
+
+/// `expiring <key> <fence> <remaining_s>` or `expired <key> <fence>`.
+fn parse_lease(rest: &str) -> Option<LeaseNotice> {
+    let mut f = rest.split(' ');
+    let (event, key, fence) = (f.next()?, f.next()?, f.next()?);
+    let fence = u64::from_str_radix(fence, 16).ok()?;
+    let kind = match (event, f.next()) {
+        ("expiring", Some(s)) => LeaseNoticeKind::Expiring {
+            remaining: std::time::Duration::try_from_secs_f64(s.parse().ok()?).ok()?,
+        },
+        ("expired", None) => LeaseNoticeKind::Expired,
+        _ => return None,
+    };
+    f.next().is_none().then(|| LeaseNotice {
+        key: key.to_owned(),
+        fence,
+        kind,
+    })
 }
 
 /// One pub/sub delivery: the literal channel signalled and the payload verbatim.
@@ -76,7 +116,10 @@ pub(crate) fn parse_push(line: &str) -> Option<Push> {
             key: key.to_owned(),
         }));
     }
-    None
+    // A malformed `lease ` line falls through and fails as an unexpected reply.
+    line.strip_prefix("lease ")
+        .and_then(parse_lease)
+        .map(Push::Lease)
 }
 
 /// Splits a reply into its status word and the rest after exactly one space.
@@ -171,6 +214,32 @@ mod tests {
                 key: "session.42".into()
             }))
         );
+        assert_eq!(
+            parse_push("lease expiring job 18ea9db47e590001 0.400"),
+            Some(Push::Lease(LeaseNotice {
+                key: "job".into(),
+                fence: 0x18ea9db47e590001,
+                kind: LeaseNoticeKind::Expiring {
+                    remaining: std::time::Duration::from_millis(400)
+                },
+            }))
+        );
+        assert_eq!(
+            parse_push("lease expired job 0000000000000007"),
+            Some(Push::Lease(LeaseNotice {
+                key: "job".into(),
+                fence: 7,
+                kind: LeaseNoticeKind::Expired,
+            }))
+        );
+        for bad in [
+            "lease expired job",
+            "lease expiring job 7",
+            "lease gone job 7",
+            "lease expired job xyz",
+        ] {
+            assert_eq!(parse_push(bad), None, "{bad}");
+        }
         assert_eq!(
             parse_push("leader failover job"),
             Some(Push::Leader(LeaderEvent {

@@ -39,7 +39,7 @@ pub struct Extra {
 }
 
 /// Label values are escaped per the exposition format.
-fn escape(v: &str) -> String {
+pub(super) fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

@@ -13,13 +13,15 @@
 //! * [`openapi`] — the OpenAPI 3.1 document built from the route table;
 //! * [`session`] — HTTP sessions: owners that outlive connections;
 //! * [`rate`] — per-IP token buckets;
-//! * [`metrics`] — the Prometheus exposition;
+//! * [`metrics`] — the Prometheus exposition ([`metrics_contention`]: its
+//!   lock wait/hold histograms and most-contended keys);
 //! * [`api`] — a routed request to a state [`Command`](crate::protocol::command::Command),
 //!   and a [`Reply`](crate::protocol::reply::Reply) back to a status and JSON body.
 
 pub mod api;
 pub mod body;
 pub mod metrics;
+pub mod metrics_contention;
 pub mod openapi;
 mod outcome;
 pub mod parse;

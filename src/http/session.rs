@@ -32,6 +32,9 @@ pub struct Session {
     pub busy: Option<OwnerId>,
     /// Connections whose requests wait for `busy` to finish, in arrival order.
     pub waiting: VecDeque<OwnerId>,
+    /// The stream of `GET /v1/sessions/{id}/events` that gets its lease
+    /// notices (the newest one opened; stale once that stream closed).
+    pub events: Option<OwnerId>,
 }
 
 /// Why a session could not be created.
@@ -121,6 +124,7 @@ impl Sessions {
             last_activity: now,
             busy: None,
             waiting: VecDeque::new(),
+            events: None,
         });
         self.by_key.insert(key, slot);
         *self.per_ip.entry(peer).or_insert(0) += 1;

@@ -412,6 +412,7 @@ impl Server {
                     }
                 }
                 Out::Push { conn, frame } => {
+                    let conn = self.push_target(conn);
                     let event = self.push_to_stream(conn, &frame);
                     let Some(c) = live(&mut self.conns, conn) else {
                         continue;

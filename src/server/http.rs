@@ -446,14 +446,7 @@ impl Server {
             }
             Action::Position { key } => Command::Pos { key },
             Action::Who { key } => Command::Who { key },
-            Action::SessionEvents(_) => {
-                return self.write_error(
-                    id,
-                    &rcx,
-                    ApiError::new(501, "not_implemented")
-                        .with_detail("extensions of protocol §8.15 are not built yet"),
-                );
-            }
+            Action::SessionEvents(sid) => return self.open_session_events(id, &rcx, sid.0),
         };
         if cmd.may_block() {
             rcx.undo = Undo::of(&cmd);
@@ -542,6 +535,9 @@ impl Server {
         };
         log::debug!("http session {} ended ({why})", s.serial);
         self.with_state(|st, cx| st.on_disconnect(cx, owner));
+        if let Some(stream) = s.events {
+            self.close_session_events(stream);
+        }
         self.refresh_connection_view();
         let gone = ApiError::new(410, "session_gone");
         for conn in s.busy.into_iter().chain(s.waiting) {
@@ -661,6 +657,70 @@ impl Server {
                 return;
             }
         }
+        self.start_stream(id, rcx, peer);
+    }
+
+    /// `GET /v1/sessions/{id}/events` (http.md §6.2a): the session's lease
+    /// notices as SSE. Opening it switches the session's `lease_notices` on
+    /// (as `PATCH` would); the newest stream of a session gets its events.
+    /// It counts toward the session caps like any stream, and ends with its
+    /// session.
+    fn open_session_events(&mut self, id: OwnerId, rcx: &ReplyCx, sid: u128) {
+        let owner = match self.sessions.lookup(format_key(sid).as_bytes()) {
+            Lookup::Found(o) => o,
+            Lookup::Malformed => {
+                return self.write_error(id, rcx, ApiError::bad_request("malformed session id"));
+            }
+            Lookup::Gone => return self.write_error(id, rcx, ApiError::new(410, "session_gone")),
+        };
+        let Some(peer) = self.admit_session(id, rcx) else {
+            return;
+        };
+        let on = [(crate::state::options::OptName::LeaseNotices, Some(true))];
+        self.state.patch_options(owner, &on);
+        if let Some(s) = self.sessions.get_mut(owner) {
+            s.last_activity = self.clock.now();
+            s.events = Some(id);
+        }
+        self.start_stream(id, rcx, peer);
+    }
+
+    /// Where a push frame for `owner` goes: a session's event stream, or
+    /// the owner itself (a TCP connection or a subscription stream).
+    pub(super) fn push_target(&self, owner: OwnerId) -> OwnerId {
+        if !owner.is_session() {
+            return owner;
+        }
+        self.sessions
+            .get(owner)
+            .and_then(|s| s.events)
+            .unwrap_or(owner)
+    }
+
+    /// Close a session's event stream (the session ended).
+    fn close_session_events(&mut self, stream: OwnerId) {
+        let Some(c) = live(&mut self.conns, stream) else {
+            return;
+        };
+        let peer = c.peer;
+        let Some(h) = c.http.as_mut() else {
+            return;
+        };
+        if !matches!(h.mode, HttpMode::Stream) {
+            return;
+        }
+        h.mode = HttpMode::default();
+        self.sessions.stream_closed(peer);
+        if let Some(c) = live(&mut self.conns, stream) {
+            c.phase = Phase::Closing;
+        }
+        self.flush(stream);
+        self.mark_ready(stream);
+    }
+
+    /// Answer a stream request with the SSE head and `:ok` (§7) and count
+    /// the stream toward the session caps.
+    fn start_stream(&mut self, id: OwnerId, rcx: &ReplyCx, peer: std::net::IpAddr) {
         self.sessions.stream_opened(peer);
         self.refresh_connection_view();
         let now = self.clock.now();
@@ -866,7 +926,9 @@ impl Server {
             http_connections,
             ready: !self.draining,
         };
-        metrics::render(&doc, &self.state.totals.by_label, &self.http_stats, extra)
+        let mut text = metrics::render(&doc, &self.state.totals.by_label, &self.http_stats, extra);
+        crate::http::metrics_contention::append(&mut text, &doc, &self.state.contention);
+        text
     }
 
     // ---- admission helpers ----
@@ -1134,6 +1196,7 @@ fn event_of_frame(frame: &[u8]) -> Option<(&'static str, String)> {
     let data = match kind {
         "sig" => serde_json::json!({"channel": a, "payload": b}),
         "watch" | "leader" => serde_json::json!({"event": a, "key": b}),
+        "lease" => return lease_event(a, b),
         _ => return None,
     };
     let name = match kind {
@@ -1142,6 +1205,38 @@ fn event_of_frame(frame: &[u8]) -> Option<(&'static str, String)> {
         _ => "leader",
     };
     Some((name, data.to_string()))
+}
+
+/// `lease expiring <key> <fence> <remaining_s>` / `lease expired <key>
+/// <fence>` (protocol.md §8.15) as `lease_expiring` / `lease_expired` with
+/// `{"key","fence","remaining_s"?}`. Split from the right: the fields after
+/// the key have no spaces.
+fn lease_event(event: &str, rest: &str) -> Option<(&'static str, String)> {
+    // Written by hand to keep the spec's member order (serde_json sorts).
+    let text = |s: &str| serde_json::Value::from(s).to_string();
+    let data = match event {
+        "expiring" => {
+            let (rest, remaining) = rest.rsplit_once(' ')?;
+            let (key, fence) = rest.rsplit_once(' ')?;
+            let remaining = serde_json::Value::from(remaining.parse::<f64>().ok()?);
+            format!(
+                r#"{{"key":{},"fence":{},"remaining_s":{remaining}}}"#,
+                text(key),
+                text(fence)
+            )
+        }
+        "expired" => {
+            let (key, fence) = rest.rsplit_once(' ')?;
+            format!(r#"{{"key":{},"fence":{}}}"#, text(key), text(fence))
+        }
+        _ => return None,
+    };
+    let name = if event == "expiring" {
+        "lease_expiring"
+    } else {
+        "lease_expired"
+    };
+    Some((name, data))
 }
 
 #[cfg(test)]
@@ -1164,6 +1259,20 @@ mod tests {
         assert_eq!(
             event_of_frame(b"leader elected job\n"),
             Some(("leader", r#"{"event":"elected","key":"job"}"#.into()))
+        );
+        assert_eq!(
+            event_of_frame(b"lease expiring job 18ea9db47e590001 0.400\n"),
+            Some((
+                "lease_expiring",
+                r#"{"key":"job","fence":"18ea9db47e590001","remaining_s":0.4}"#.into()
+            ))
+        );
+        assert_eq!(
+            event_of_frame(b"lease expired job 18ea9db47e590001\n"),
+            Some((
+                "lease_expired",
+                r#"{"key":"job","fence":"18ea9db47e590001"}"#.into()
+            ))
         );
         assert_eq!(event_of_frame(b"garbage\n"), None);
     }

@@ -3,9 +3,11 @@
 //! read-write locks, elections and Dreadlock locks are all thin callers of
 //! these functions (protocol.md §6, §7.2, §7.3, §8.6).
 
+use super::contention::{KeyType, NOT_TRACKED};
 use super::fence::Token;
 use super::holders::Holder;
 use super::memory;
+use super::options::OptName;
 use super::owner::{EnqState, Enqueue, Hold, Parked};
 use super::resource::{Kind, Space};
 use super::waiters::Waiter;
@@ -85,7 +87,16 @@ impl State {
         if self.table.len() as u64 >= self.cfg.max_locks {
             return Err(Status::ErrorMaxLocks);
         }
-        Ok(self.table.create(space, key, kind, now, &mut self.mem))
+        let idx = self.table.create(space, key, kind, now, &mut self.mem);
+        if !self.contention.is_empty() {
+            // A key tracked before it was collected keeps counting.
+            if let (Some(stat), Some(r)) =
+                (self.contention.find(space, key), self.table.get_mut(idx))
+            {
+                r.stat = stat;
+            }
+        }
+        Ok(idx)
     }
 
     fn find_or_create(&mut self, ask: &Ask, key: &str, now: u64) -> Result<u32, Status> {
@@ -172,17 +183,23 @@ impl State {
         };
         if let Some(r) = self.table.get_mut(res) {
             self.mem.charge(memory::holder(!r.holders.is_empty()));
+            if r.stat != NOT_TRACKED {
+                self.contention.on_grant(r.stat);
+            }
             r.insert_holder(Holder {
                 token,
                 owner: conn,
                 owner_serial: conn_serial,
                 deadline,
+                granted_at: cx.now,
                 timer,
                 via,
                 two_phase,
             });
         }
+        let mut notices = false;
         if let Some(c) = self.conns.get_mut(conn) {
+            notices = c.options.get(OptName::LeaseNotices);
             if c.holds.capacity() == 0 {
                 // Most connections hold one lock: skip Vec's minimum of four.
                 c.holds.reserve_exact(1);
@@ -195,6 +212,9 @@ impl State {
             if via == Via::Dread {
                 c.dread_holds += 1;
             }
+        }
+        if notices && via != Via::Dread {
+            self.arm_lease_notice(cx, res, token.fence, lease_s.saturating_mul(1000));
         }
         self.totals.grants += 1;
         self.totals.by_label.grants[via as usize] += 1;
@@ -267,6 +287,8 @@ impl State {
             };
             let w = self.waiters.remove(&mut r.queue, wid);
             self.mem.credit(memory::WAITER);
+            self.contention
+                .on_wait_end(r.stat, cx.now.saturating_sub(w.since));
             if exclusive {
                 self.announce(cx, res, "failover");
             }
@@ -386,17 +408,46 @@ impl State {
         if self.queue_full(res) {
             return Outcome::Reply(dread_or(ask.via, Status::ErrorMaxWaiters));
         }
-        let serial = self.serial_of(conn);
-        let Some(r) = self.table.get_mut(res) else {
+        let mut w = Waiter::new(conn, self.serial_of(conn), res, ask.via, ask.lease_s);
+        w.parked = true;
+        let Some(wid) = self.push_waiter(cx, w) else {
             return Outcome::Reply(Reply::ERROR);
         };
-        let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
-        w.parked = true;
-        w.since = cx.now;
-        let wid = self.waiters.push_back(&mut r.queue, w);
-        self.mem.charge(memory::WAITER);
         self.park(cx, conn, wid, timeout_ms);
         Outcome::Park
+    }
+
+    /// Queue `w` on its resource, stamped with the time, and start tracking
+    /// the key's contention. `None` if the resource is gone.
+    fn push_waiter(&mut self, cx: &mut Cx, mut w: Waiter) -> Option<u32> {
+        let res = w.res;
+        let r = self.table.get_mut(res)?;
+        w.since = cx.now;
+        let ty = match (r.kind, w.via) {
+            (Kind::Semaphore(_), _) => KeyType::Semaphore,
+            (Kind::ReadWrite, _) => KeyType::Rw,
+            (Kind::Exclusive, Via::Elect) => KeyType::Election,
+            (Kind::Exclusive, _) => KeyType::Lock,
+        };
+        let wid = self.waiters.push_back(&mut r.queue, w);
+        self.mem.charge(memory::WAITER);
+        if r.stat != NOT_TRACKED {
+            // Already linked: no lookup, only the type may have changed.
+            self.contention.set_type(r.stat, ty);
+            return Some(wid);
+        }
+        let (space, name) = (r.space, r.name.clone());
+        if let Some(stat) =
+            self.contention
+                .track(space, &name, ty, self.cfg.max_locks, &mut self.mem)
+        {
+            if let Some(r) = self.table.get_mut(res) {
+                r.stat = stat;
+                // The holders it is waiting behind count as grants too.
+                self.contention.add_grants(stat, r.holders.len() as u64);
+            }
+        }
+        Some(wid)
     }
 
     fn queue_full(&self, res: u32) -> bool {
@@ -461,17 +512,12 @@ impl State {
                 if self.queue_full(res) {
                     return Status::ErrorMaxWaiters.into();
                 }
-                let serial = self.serial_of(conn);
-                let Some(r) = self.table.get_mut(res) else {
+                let mut w = Waiter::new(conn, self.serial_of(conn), res, ask.via, ask.lease_s);
+                w.two_phase = true;
+                let Some(waiter) = self.push_waiter(cx, w) else {
                     return Reply::ERROR;
                 };
-                let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
-                w.two_phase = true;
-                w.since = cx.now;
-                self.mem.charge(memory::WAITER);
-                EnqState::Queued {
-                    waiter: self.waiters.push_back(&mut r.queue, w),
-                }
+                EnqState::Queued { waiter }
             }
         };
         if let Some(c) = self.conns.get_mut(conn) {
@@ -554,6 +600,8 @@ impl State {
         let r = self.table.get_mut(res)?;
         let w = self.waiters.remove(&mut r.queue, wid);
         self.mem.credit(memory::WAITER);
+        self.contention
+            .on_wait_end(r.stat, cx.now.saturating_sub(w.since));
         // A departed head may unblock others (read-write §8.7).
         self.grant_from_queue(cx, res);
         Some(w)
@@ -625,6 +673,8 @@ impl State {
             return;
         };
         let h = r.holders.remove(idx);
+        self.contention
+            .on_hold_end(r.stat, cx.now.saturating_sub(h.granted_at));
         // Holders leave in any order; what counts is how many are beyond the
         // first, which this keeps exact.
         self.mem.credit(memory::holder(!r.holders.is_empty()));
@@ -636,6 +686,10 @@ impl State {
             }
         } else if let Some(t) = h.timer {
             cx.timers.cancel(t);
+        }
+        self.cancel_lease_notice(cx, h.token.fence);
+        if cause == EndCause::Expire {
+            self.lease_expired_notice(cx, h.owner, &name, h.token.fence);
         }
         if let Some(c) = self.conns.get_mut(h.owner) {
             c.remove_hold(res, h.token.fence);
@@ -743,8 +797,13 @@ impl State {
         if let Some(old) = h.timer.take() {
             cx.timers.cancel(old);
         }
-        let fence = h.token.fence;
+        let (fence, owner) = (h.token.fence, h.owner);
         h.timer = Some(cx.timers.insert(d, Timer::Lease { res, fence }));
+        if self.wants_lease_notices(owner) {
+            self.arm_lease_notice(cx, res, fence, lease_s.saturating_mul(1000));
+        } else {
+            self.cancel_lease_notice(cx, fence);
+        }
     }
 
     /// A lease timer fired.

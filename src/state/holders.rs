@@ -23,6 +23,8 @@ pub struct Holder {
     pub owner_serial: u64,
     /// `u64::MAX` for a Dreadlock hold, which has no lease.
     pub deadline: u64,
+    /// When the slot was granted (ms): hold times for the contention statistics.
+    pub granted_at: u64,
     pub timer: Option<TimerKey>,
     pub via: Via,
     /// Granted through a two-phase enqueue whose wait may still come.
@@ -113,6 +115,7 @@ impl Holder {
             },
             owner_serial: 1,
             deadline: u64::MAX,
+            granted_at: 0,
             timer: None,
             via,
             two_phase: false,

@@ -7,6 +7,7 @@
 //! raft-rs style, so this module is unit-testable without sockets.
 
 mod barrier;
+pub mod contention;
 mod counter;
 mod deadlock;
 mod election;
@@ -16,6 +17,8 @@ mod grant;
 pub mod holders;
 pub mod inspect;
 mod kv;
+pub mod latency;
+mod lease_notice;
 mod list;
 mod lock;
 pub mod memory;
@@ -174,6 +177,10 @@ pub struct State {
     pubsub: PubSub,
     watches: Watches,
     pub totals: Totals,
+    /// Per-key contention and server-wide wait/hold histograms (§8.15).
+    pub contention: contention::Contention,
+    /// Pending `lease expiring` notices (§8.15).
+    notices: lease_notice::LeaseNotices,
     /// The memory budget: every family charges and credits it (§7.4a).
     pub mem: memory::Budget,
     pub view: ServerView,
@@ -203,6 +210,8 @@ impl State {
             pubsub: PubSub::new(),
             watches: Watches::new(),
             totals: Totals::default(),
+            contention: Default::default(),
+            notices: Default::default(),
             view: ServerView::default(),
             freed_memory: false,
             deadlock_search: Default::default(),
@@ -384,6 +393,7 @@ impl State {
     pub fn on_timer(&mut self, cx: &mut Cx, timer: Timer) -> bool {
         match timer {
             Timer::Lease { res, fence } => self.lease_expired(cx, res, fence),
+            Timer::LeaseNotice { res, fence } => self.lease_notice_due(cx, res, fence),
             Timer::Park { conn } => self.park_timeout(cx, conn),
             Timer::KvExpire { idx } => self.kv_expired(cx, idx),
             Timer::Gc => {

@@ -45,6 +45,8 @@ pub struct Resource {
     /// holder is stored inline.
     pub holders: Holders,
     pub queue: Queue,
+    /// Index in the contention statistics, or `contention::NOT_TRACKED`.
+    pub stat: u32,
     /// When the key last stopped being in use (ms); meaningful only while idle.
     pub idle_since: u64,
     /// Boxed: most keys never expire a token, and then pay one pointer
@@ -197,6 +199,7 @@ impl Table {
             kind,
             holders: Holders::None,
             queue: Queue::default(),
+            stat: super::contention::NOT_TRACKED,
             idle_since: now,
             expired: None,
         }) as u32;

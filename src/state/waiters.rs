@@ -27,7 +27,8 @@ pub struct Waiter {
     pub two_phase: bool,
     /// True while the connection is parked on this waiter (its reply is pending).
     pub parked: bool,
-    /// When it joined the queue (ms), for `who`'s `waited_s`.
+    /// When it joined the queue (ms): `who`'s `waited_s` and the
+    /// contention statistics' wait times.
     pub since: u64,
     /// Its slot in the key's [`Ranks`] (arrival order).
     slot: u32,

@@ -54,6 +54,9 @@ pub fn deadline_after(now: u64, dur_ms: u64) -> u64 {
 pub enum Timer {
     /// A holder's lease ends. `fence` identifies the holder (fences are unique).
     Lease { res: u32, fence: u64 },
+    /// 80% of a lease period has passed: time for its `lease expiring`
+    /// notice (protocol.md §8.15), if the holder `fence` still wants it.
+    LeaseNotice { res: u32, fence: u64 },
     /// The timeout of the connection's parked command.
     Park { conn: OwnerId },
     /// A KV entry's TTL passed (index into the KV slab).
