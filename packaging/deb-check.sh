@@ -37,7 +37,7 @@ fi
 
 # Every unit the package installs (dflockd.service and the socket units);
 # the exposure score is the service's, at most 2.0.
-units=$(dpkg -L dflockd | grep '/systemd/system/dflockd\.')
+units=$(dpkg -L dflockd | grep -E '/systemd/system/dflockd[.-]')
 echo "== systemd-analyze verify / security:" $units
 # shellcheck disable=SC2086 # one path per word
 systemd-analyze verify --man=no $units
