@@ -4,6 +4,7 @@
 # that Cargo does not build, staged under target/pkg/ for cargo-deb's globs:
 #   target/pkg/completions/{bash,zsh,fish}/  from each binary's --completions
 #   target/pkg/man/man<N>/<page>             every man/<page>.<N>
+#   target/pkg/systemd/{http,dreadlock}/     the optional socket units
 # then `cargo deb --no-build`. Prints the .deb's path on the last line.
 #
 # cargo-deb comes from $CARGO_DEB (default: cargo-deb on PATH, else
@@ -37,6 +38,15 @@ for page in man/*.[1-8]; do
     section=${page##*.}
     mkdir -p "$stage/man/man$section"
     cp "$page" "$stage/man/man$section/"
+done
+
+# The optional socket units, each in a directory of its own (Cargo.toml's
+# systemd-units says why).
+for name in http dreadlock; do
+    mkdir -p "$stage/systemd/$name"
+    if [ -f "packaging/systemd/dflockd-$name.socket" ]; then
+        cp "packaging/systemd/dflockd-$name.socket" "$stage/systemd/$name/"
+    fi
 done
 
 "$cargo_deb" --no-build --locked --output target/debian/ 2>&1 | sed 's/^/cargo-deb: /' >&2

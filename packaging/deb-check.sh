@@ -27,10 +27,17 @@ echo "== dpkg -i"
 # --path-include: man pages even where a minimal image excludes them.
 $sudo dpkg -i --path-include="/usr/share/man/*" "$deb"
 files_before=$(dpkg -L dflockd)
+# The service is enabled on install; the socket units are opt-in (an enabled
+# dflockd.socket would override DFLOCKD_HOST/DFLOCKD_PORT).
+test -L /etc/systemd/system/multi-user.target.wants/dflockd.service
+if ls /etc/systemd/system/sockets.target.wants/dflockd*.socket 2>/dev/null; then
+    echo "a dflockd socket unit was enabled on install" >&2
+    exit 1
+fi
 
-# Every unit the package installs (dflockd.service, and dflockd.socket once
-# packaging/systemd has it); the exposure score is the service's, at most 2.0.
-units=$(dpkg -L dflockd | grep '/systemd/system/dflockd\.')
+# Every unit the package installs (dflockd.service and the socket units);
+# the exposure score is the service's, at most 2.0.
+units=$(dpkg -L dflockd | grep -E '/systemd/system/dflockd[.-]')
 echo "== systemd-analyze verify / security:" $units
 # shellcheck disable=SC2086 # one path per word
 systemd-analyze verify --man=no $units
@@ -88,6 +95,7 @@ done <<<"$files_before"
 for path in /var/lib/dflockd /var/lib/private/dflockd /etc/sv/dflockd \
     /var/log/dflockd /usr/share/doc/dflockd /etc/default/dflockd \
     /etc/systemd/system/multi-user.target.wants/dflockd.service \
+    /etc/systemd/system/sockets.target.wants/dflockd.socket \
     /var/lib/systemd/deb-systemd-helper-enabled/dflockd.service.dsh-also \
     /var/lib/systemd/deb-systemd-helper-masked/dflockd.service; do
     if [ -e "$path" ]; then left="$left $path"; fi

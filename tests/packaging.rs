@@ -361,3 +361,36 @@ fn systemd_socket_units_name_each_listener() {
         assert_eq!(get("Service"), ["dflockd.service"], "{rel}");
     }
 }
+
+/// The package enables dflockd.service on first install and no socket unit:
+/// an enabled dflockd.socket would override DFLOCKD_HOST/DFLOCKD_PORT from
+/// /etc/default/dflockd. cargo-deb's `systemd-units` enables none (it cannot
+/// enable the service without the same-named socket); the postinst enables the
+/// service before the generated part starts what is enabled.
+#[test]
+fn debian_package_enables_the_service_and_no_socket() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+            .expect("Cargo.toml");
+    let units: Vec<&str> = manifest
+        .lines()
+        .filter(|l| l.trim_start().starts_with("{ unit-name = "))
+        .collect();
+    assert_eq!(units.len(), 3, "{units:?}");
+    for unit in &units {
+        assert!(unit.contains("enable = false"), "{unit}");
+    }
+    let postinst = read("debian/postinst");
+    let enables: Vec<&str> = postinst
+        .lines()
+        .filter(|l| l.contains("deb-systemd-helper enable"))
+        .collect();
+    assert_eq!(enables.len(), 1, "{postinst}");
+    assert!(enables[0].contains("enable dflockd.service "), "{postinst}");
+    let (before, _) = postinst.split_once("#DEBHELPER#").expect("#DEBHELPER#");
+    assert!(
+        before.contains("deb-systemd-helper enable"),
+        "enable before the generated start"
+    );
+    assert!(before.contains("[ -z \"$2\" ]"), "first install only");
+}
