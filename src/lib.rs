@@ -33,6 +33,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod completions;
 pub mod config;
 pub mod conn;
 pub mod error;

@@ -180,10 +180,17 @@ fn malformed_dreadlock_line_hangs_up_without_a_reply() {
     assert_eq!(ok.line(), "u unlocked\r");
 }
 
-/// The project's documents stand alone.
+/// The project's documents stand alone: the README and every man page.
 #[test]
 fn documents_point_nowhere_outside_the_project() {
-    for rel in ["README.md", "man/dflockd.8", "man/dflockctl.1"] {
+    let man = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    let mut docs = vec!["README.md".to_owned()];
+    for entry in std::fs::read_dir(&man).expect("man/") {
+        let name = entry.expect("man/ entry").file_name();
+        docs.push(format!("man/{}", name.to_string_lossy()));
+    }
+    assert!(docs.len() >= 6, "README and at least five pages: {docs:?}");
+    for rel in &docs {
         let text = doc(rel);
         for needle in ["shared/", "spec/", "protocol.md", "config.md", "../"] {
             assert!(!text.contains(needle), "{rel} mentions {needle:?}");

@@ -103,6 +103,49 @@ fn metrics_are_prometheus_text() {
     api.unlock(&s, "m", &t);
 }
 
+/// The labelled counters of §9 count what happened on each listener, per
+/// command, per grant kind and per push-frame kind.
+#[test]
+fn metrics_counters_carry_their_labels() {
+    let (server, addr) = start(&[]);
+    let api = Api::new(addr);
+    let mut tcp = server.client();
+    assert!(tcp.req("l", "mk", "0").starts_with("ok "));
+    assert!(tcp.req("sl", "ms", "0 2").starts_with("ok "));
+    let mut listener = server.client();
+    assert_eq!(listener.req("listen", "ch", ""), "ok");
+    assert_eq!(tcp.req("signal", "ch", "hello"), "ok 1");
+    assert_eq!(listener.line(), "sig ch hello");
+    tcp.send(b"nosuchcommand\nk\n\n");
+    assert_eq!(tcp.line(), "error");
+    let s = api.session();
+    api.lock(&s, "mh", 0).token();
+    let text = api.get("/metrics").text();
+    for line in [
+        r#"dflockd_connections_accepted_total{listener="tcp"} 2"#,
+        r#"dflockd_connections_rejected_total{reason="max_connections"} 0"#,
+        r#"dflockd_commands_total{command="l"} 1"#,
+        r#"dflockd_commands_total{command="listen"} 1"#,
+        r#"dflockd_commands_total{command="invalid"} 1"#,
+        r#"dflockd_grants_total{kind="lock"} 2"#,
+        r#"dflockd_grants_total{kind="semaphore"} 1"#,
+        r#"dflockd_grants_total{kind="write"} 0"#,
+        r#"dflockd_push_frames_total{kind="sig"} 1"#,
+        r#"dflockd_push_frames_total{kind="leader"} 0"#,
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line {line:?} in:\n{text}"
+        );
+    }
+    // This request's own connection is at least the second HTTP one.
+    let http_accepted = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"dflockd_connections_accepted_total{listener="http"} "#))
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(http_accepted.is_some_and(|n| n >= 1), "{text}");
+}
+
 #[test]
 fn openapi_document_is_served_cacheable() {
     let (_s, addr) = start(&[]);

@@ -43,6 +43,11 @@ use worker::http_worker::{self, Bodies};
 use worker::{KV_TTL, Plan, Shared};
 
 fn main() -> ExitCode {
+    // `--completions <SHELL>` needs no mode, so it is looked for first.
+    let cmd = <Args as clap::CommandFactory>::command();
+    if let Some(script) = dflockd::completions::requested(&cmd, std::env::args_os()) {
+        return ExitCode::from(dflockd::completions::print(&script));
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())

@@ -9,6 +9,7 @@
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use dflockd::client::{Client, ClientOptions, Error, Guard, MAX_SECONDS, Session, TlsOptions};
+use dflockd::completions;
 use serde_json::Value;
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -322,7 +323,11 @@ fn fail(code: u8, message: impl Into<String>) -> Fail {
 }
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
+    // `--completions <SHELL>` needs no subcommand, so it is looked for first.
+    if let Some(script) = completions::requested(&Cli::command(), std::env::args_os()) {
+        return ExitCode::from(completions::print(&script));
+    }
+    let matches = Cli::command().arg(completions::arg()).get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

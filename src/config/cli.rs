@@ -238,3 +238,8 @@ pub(super) struct Cli {
     #[arg(long)]
     pub check_config: bool,
 }
+
+/// The clap definition, for completion scripts.
+pub(super) fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

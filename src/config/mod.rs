@@ -47,8 +47,10 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use clap::error::ErrorKind;
+
+use crate::completions;
 
 pub use read::io_reason;
 pub use values::parse_fence_state;
@@ -397,7 +399,7 @@ impl std::error::Error for ConfigError {}
 /// `|k| std::env::var(k).ok()`, tests a map); an empty value counts as unset.
 ///
 /// Returns `Ok(Action::Run(config))` to start; `Ok(Action::Exit(status))` after printing
-/// help, `dflockd <version>` or the `--check-config` report to standard output;
+/// help, `dflockd <version>`, a `--completions` script or the `--check-config` report to standard output;
 /// `Err(ConfigError::Usage)` for a malformed command line (64) and
 /// `Err(ConfigError::Invalid)` for an invalid value, file or cross-field rule, or a
 /// feature this build does not have (78). `--check-config` and a start refuse exactly the
@@ -449,7 +451,15 @@ where
     I: IntoIterator<Item = S>,
     S: Into<OsString> + Clone,
 {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(script) = completions::requested(&cli::command(), &args) {
+        return Ok(Parsed::Print(script));
+    }
+    let parsed = cli::command()
+        .arg(completions::arg())
+        .try_get_matches_from(&args)
+        .and_then(|m| cli::Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             return match e.kind() {
@@ -466,6 +476,12 @@ where
         report: settings::render_report(&lines),
         check_config,
     })))
+}
+
+/// The clap definition of the command line (for completion scripts and for
+/// the defaults-file check in tests/packaging.rs).
+pub fn command() -> clap::Command {
+    cli::command()
 }
 
 /// Exactly `dflockd <version>` and a newline (config.md §3.9), whatever `argv[0]` is.

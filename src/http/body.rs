@@ -16,6 +16,7 @@ use crate::protocol::command::{
     CommandLimits, MAX_LIMIT, MAX_SECS, RwMode, Secs, TokenArg, payload, value,
 };
 use crate::state::fence::Token;
+use crate::state::options::{OptName, Options};
 use serde::Deserialize;
 use std::fmt;
 
@@ -121,12 +122,33 @@ pub struct OptionsPatch {
     pub deadlock: Option<bool>,
 }
 
+impl OptionsPatch {
+    /// The patch as (option, new value) pairs for the state.
+    pub fn changes(&self) -> [(OptName, Option<bool>); 3] {
+        [
+            (OptName::QueuePosition, self.queue_position),
+            (OptName::LeaseNotices, self.lease_notices),
+            (OptName::Deadlock, self.deadlock),
+        ]
+    }
+}
+
 /// A session's options (protocol.md §8.15); all off on a new session.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct SessionOptions {
     pub queue_position: bool,
     pub lease_notices: bool,
     pub deadlock: bool,
+}
+
+impl From<Options> for SessionOptions {
+    fn from(o: Options) -> Self {
+        SessionOptions {
+            queue_position: o.get(OptName::QueuePosition),
+            lease_notices: o.get(OptName::LeaseNotices),
+            deadlock: o.get(OptName::Deadlock),
+        }
+    }
 }
 
 impl SessionOptions {

@@ -5,6 +5,7 @@
 //! The metric names are part of the contract; HELP and TYPE lines precede
 //! every family.
 
+use crate::stats::{ByLabel, GRANT_LABELS, LISTENER_LABELS, PUSH_LABELS, REJECT_LABELS};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -103,8 +104,23 @@ fn total(doc: &Value, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Render the exposition from the `stats` document `doc`.
-pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
+/// One counter family with one sample per label value.
+fn labelled<'a>(
+    o: &mut Out,
+    name: &str,
+    help: &str,
+    label: &str,
+    samples: impl Iterator<Item = (&'a str, u64)>,
+) {
+    o.family(name, "counter", help);
+    for (value, n) in samples {
+        o.sample(name, &[(label, value)], n as f64);
+    }
+}
+
+/// Render the exposition from the `stats` document `doc`, the breakdowns
+/// `by` that only `/metrics` shows, and the HTTP layer's counters.
+pub fn render(doc: &Value, by: &ByLabel, http: &HttpStats, extra: Extra) -> String {
     let mut o = Out(String::with_capacity(4096));
     o.family("dflockd_build_info", "gauge", "Build information.");
     o.sample(
@@ -251,25 +267,37 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
         "The memory budget (--max-memory); 0 = none.",
         server_u64("memory_budget_bytes") as f64,
     );
-    o.counter(
+    labelled(
+        &mut o,
         "dflockd_connections_accepted_total",
-        "Accepted connections.",
-        total(doc, "connections_accepted"),
+        "Accepted connections, by listener.",
+        "listener",
+        LISTENER_LABELS.iter().copied().zip(by.accepted),
     );
-    o.counter(
+    labelled(
+        &mut o,
         "dflockd_connections_rejected_total",
-        "Connections closed at accept by a connection cap.",
-        total(doc, "connections_rejected"),
+        "Connections closed at accept by a connection cap, by the cap.",
+        "reason",
+        REJECT_LABELS.iter().copied().zip(by.rejected),
     );
-    o.counter(
+    let commands = by
+        .commands
+        .iter()
+        .map(|(name, n)| (ByLabel::command_label(name), *n));
+    labelled(
+        &mut o,
         "dflockd_commands_total",
-        "TCP requests executed.",
-        total(doc, "commands"),
+        "TCP requests executed, by command (invalid: did not parse).",
+        "command",
+        commands.chain([("invalid", by.invalid_commands)]),
     );
-    o.counter(
+    labelled(
+        &mut o,
         "dflockd_grants_total",
-        "Grants (TCP and HTTP).",
-        total(doc, "grants"),
+        "Grants (TCP and HTTP), by kind.",
+        "kind",
+        GRANT_LABELS.iter().copied().zip(by.grants),
     );
     o.counter(
         "dflockd_acquire_timeouts_total",
@@ -300,6 +328,13 @@ pub fn render(doc: &Value, http: &HttpStats, extra: Extra) -> String {
         "dflockd_max_memory_refusals_total",
         "Requests refused with error_max_memory (HTTP 503 max_memory).",
         total(doc, "max_memory_refusals"),
+    );
+    labelled(
+        &mut o,
+        "dflockd_push_frames_total",
+        "Push frames and SSE events queued, by kind.",
+        "kind",
+        PUSH_LABELS.iter().copied().zip(by.push_frames),
     );
     o.counter(
         "dflockd_slow_consumer_disconnects_total",
@@ -404,8 +439,20 @@ mod tests {
         });
         let mut http = HttpStats::default();
         http.record("POST", "/v1/locks/{key}", 200, 3);
+        let mut by = ByLabel::default();
+        by.grants[0] = 5;
+        by.grants[5] = 2;
+        by.accepted[2] = 4;
+        by.rejected[1] = 1;
+        by.command("l");
+        by.command("l");
+        by.command("unlock");
+        by.invalid_commands = 3;
+        by.push_frame(b"sig ch hello\n");
+        by.push_frame(b"lease expired k 00\n");
         let text = render(
             &doc,
+            &by,
             &http,
             Extra {
                 tcp_connections: 2,
@@ -417,7 +464,18 @@ mod tests {
             "dflockd_locks_held 1",
             "dflockd_lock_waiters 3",
             "dflockd_list_items 4",
-            "dflockd_grants_total 7",
+            "dflockd_grants_total{kind=\"lock\"} 5",
+            "dflockd_grants_total{kind=\"dreadlock\"} 2",
+            "dflockd_grants_total{kind=\"read\"} 0",
+            "dflockd_connections_accepted_total{listener=\"http\"} 4",
+            "dflockd_connections_accepted_total{listener=\"tcp\"} 0",
+            "dflockd_connections_rejected_total{reason=\"max_connections_per_ip\"} 1",
+            "dflockd_commands_total{command=\"l\"} 2",
+            "dflockd_commands_total{command=\"dreadlock_unlock\"} 1",
+            "dflockd_commands_total{command=\"invalid\"} 3",
+            "dflockd_push_frames_total{kind=\"sig\"} 1",
+            "dflockd_push_frames_total{kind=\"lease\"} 1",
+            "dflockd_push_frames_total{kind=\"watch\"} 0",
             "dflockd_memory_used_bytes 4096",
             "dflockd_memory_budget_bytes 65536",
             "dflockd_max_memory_refusals_total 3",
@@ -448,7 +506,12 @@ mod tests {
     fn tls_families_come_from_server_tls() {
         let doc = json!({"server": {"tls": {"handshakes_completed": 5, "handshakes_failed": 2,
                                             "cert_not_after_unix": 1_893_553_445_i64}}});
-        let text = render(&doc, &HttpStats::default(), Extra::default());
+        let text = render(
+            &doc,
+            &ByLabel::default(),
+            &HttpStats::default(),
+            Extra::default(),
+        );
         for line in [
             "# TYPE dflockd_tls_handshakes_total counter",
             "dflockd_tls_handshakes_total{result=\"completed\"} 5",

@@ -2,6 +2,7 @@
 //! `Command` with validated, typed arguments, so the state code never parses.
 //! Spec: protocol.md §3 (field syntax) and §8 (commands).
 
+use crate::state::options::{OptName, parse_switch};
 use std::fmt;
 
 /// A validated key (protocol.md §3.1): 1..=256 bytes of UTF-8 without space, TAB, CR, LF.
@@ -239,6 +240,13 @@ pub enum Command {
         key: Key,
         count: u32,
         timeout: Secs,
+    },
+
+    // ---- extensions (§8.15) ----
+    /// `opt\n<name>\n<on|off>\n`
+    Opt {
+        name: OptName,
+        on: bool,
     },
 
     // ---- Dreadlock dialect (§9) ----
@@ -964,6 +972,12 @@ impl Command {
                 }
             }
 
+            // ---- extensions (§8.15) ----
+            b"opt" => C::Opt {
+                name: OptName::parse(key).ok_or(E::BadArgument)?,
+                on: parse_switch(trim_blanks(arg)).ok_or(E::BadArgument)?,
+            },
+
             _ => return Err(E::UnknownCommand),
         })
     }
@@ -1029,6 +1043,7 @@ impl Command {
             C::Watch { .. } => "watch",
             C::Unwatch { .. } => "unwatch",
             C::BWait { .. } => "bwait",
+            C::Opt { .. } => "opt",
             C::DreadLock { .. } => "lock",
             C::DreadUnlock { .. } => "unlock",
         }
@@ -1150,6 +1165,8 @@ mod tests {
         ("watch", "session.*", ""),
         ("unwatch", "session.*", ""),
         ("bwait", "stage-2", "3 30"),
+        ("opt", "queue_position", "on"),
+        ("opt", "deadlock", " off "),
     ];
 
     const BLOCKING: &[&str] = &[
@@ -1158,7 +1175,7 @@ mod tests {
 
     /// Commands whose key line must be a valid key (patterns and channels included).
     fn key_checked(cmd: &str) -> bool {
-        !matches!(cmd, "ping" | "auth" | "stats")
+        !matches!(cmd, "ping" | "auth" | "stats" | "opt")
     }
 
     #[test]
@@ -1193,6 +1210,37 @@ mod tests {
         }
         assert_eq!(pb(b"\xff", b"k", b""), Err(ProtoError::UnknownCommand));
         assert_eq!(pb(b"l\0", b"k", b"1"), Err(ProtoError::UnknownCommand));
+    }
+
+    #[test]
+    fn opt_names_and_switches() {
+        let o = |name, on| Ok(Command::Opt { name, on });
+        assert_eq!(
+            p("opt", "queue_position", "on"),
+            o(OptName::QueuePosition, true)
+        );
+        assert_eq!(
+            p("opt", "lease_notices", "off"),
+            o(OptName::LeaseNotices, false)
+        );
+        assert_eq!(p("opt", "deadlock", "\ton "), o(OptName::Deadlock, true));
+        for (name, arg) in [
+            ("bogus", "on"),
+            ("Deadlock", "on"),
+            ("deadlock ", "on"),
+            ("", "on"),
+            ("deadlock", ""),
+            ("deadlock", "ON"),
+            ("deadlock", "1"),
+            ("deadlock", "on off"),
+        ] {
+            assert_eq!(
+                p("opt", name, arg),
+                Err(ProtoError::BadArgument),
+                "{name:?} {arg:?}"
+            );
+        }
+        assert_eq!(pb(b"opt", b"\xff", b"on"), Err(ProtoError::BadArgument));
     }
 
     #[test]
@@ -2173,7 +2221,7 @@ mod tests {
         let limit_ok = |l: u32| (1..=MAX_LIMIT).contains(&l);
         use Command as C;
         let ok = match c {
-            C::Ping | C::Stats => true,
+            C::Ping | C::Stats | C::Opt { .. } => true,
             C::Auth(a) => a.first().is_none_or(|&b| b != b' ' && b != b'\t'),
             C::Lock {
                 key,

@@ -22,6 +22,7 @@
 use super::command::{MAX_KEY_BYTES, MAX_LIMIT, MAX_SECS, ProtoError, is_valid_pattern};
 use super::dreadlock::{MAX_KEY_LEN as DREAD_MAX_KEY, MAX_TIMEOUT_DIGITS, MAX_TIMEOUT_MS};
 use super::reply::{DreadReply, Reply, Status};
+use crate::state::options::OptName;
 use std::fmt::{self, Write};
 
 /// How much of a client-supplied field the log shows (bytes).
@@ -99,7 +100,7 @@ pub fn code_meaning(code: u8) -> &'static str {
 /// Every command name of the three-line protocol (for hints on near misses).
 const COMMANDS: &str = "ping stats auth l r n e w sl sr sn se sw rl wl rr wr rn wn re we rw ww \
      elect resign observe unobserve incr decr get cset kset kget kdel kcas lpush rpush lpop rpop \
-     llen lrange blpop brpop listen unlisten signal watch unwatch bwait";
+     llen lrange blpop brpop listen unlisten signal watch unwatch bwait opt";
 
 /// A command's argument form: its usage and the names of its blank-separated
 /// numeric or token fields, in order (empty for value and key-only commands).
@@ -124,6 +125,7 @@ fn form(cmd: &[u8]) -> Option<(&'static str, &'static [&'static str])> {
         b"lpush" | b"rpush" => ("<value>", &[]),
         b"signal" => ("<payload>", &[]),
         b"listen" | b"unlisten" => ("[<group>]", &[]),
+        b"opt" => ("on or off, after an option name on the key line", &[]),
         _ => return None,
     })
 }
@@ -319,6 +321,7 @@ pub fn parse_error(
                 takes(cmd)
             )
         }
+        ProtoError::BadArgument if cmd == b"opt" => bad_option(key, arg),
         ProtoError::BadArgument => match cmd {
             b"kset" => format!(
                 "malformed argument {}: more than one TAB{}",
@@ -355,6 +358,20 @@ pub fn parse_error(
                 )
             }
         }
+    }
+}
+
+/// Why `opt` was refused: an unknown option name or a value other than on/off.
+fn bad_option(name: &[u8], arg: &[u8]) -> String {
+    let names = OptName::ALL.map(OptName::name).join(", ");
+    if OptName::parse(name).is_none() {
+        format!("unknown option {} (the options are {names})", Escaped(name))
+    } else {
+        format!(
+            "invalid value {} for option {} (on or off)",
+            Escaped(arg),
+            Escaped(name)
+        )
     }
 }
 
@@ -853,6 +870,18 @@ mod tests {
         assert_eq!(
             why(b"listen", b"a.*", b"g h"),
             r#"invalid group "g h" in argument (one word of 1..=256 bytes, no blanks)"#
+        );
+    }
+
+    #[test]
+    fn explains_refused_options() {
+        assert_eq!(
+            why(b"opt", b"bogus", b"on"),
+            r#"unknown option "bogus" (the options are queue_position, lease_notices, deadlock)"#
+        );
+        assert_eq!(
+            why(b"opt", b"deadlock", b"yes"),
+            r#"invalid value "yes" for option "deadlock" (on or off)"#
         );
     }
 

@@ -8,6 +8,7 @@ use super::refusal_log::ListenerTag;
 use super::tokens::conn_token;
 use crate::conn::Conn;
 use crate::owner::OwnerId;
+use crate::stats::LISTENER_LABELS;
 use crate::timer::deadline_after;
 use mio::Interest;
 use std::io;
@@ -46,7 +47,11 @@ impl Server {
 
     fn admit(&mut self, stream: mio::net::TcpStream, peer: SocketAddr, listener: usize) {
         let ip = peer.ip();
-        let http = matches!(self.listeners.get(listener), Some(Some(l)) if l.kind == "http");
+        let kind = match self.listeners.get(listener) {
+            Some(Some(l)) => l.kind,
+            _ => "tcp",
+        };
+        let http = kind == "http";
         let listener = u8::try_from(listener).unwrap_or(u8::MAX);
         let over_global =
             self.net.max_connections > 0 && self.conns.len() as u64 >= self.net.max_connections;
@@ -67,13 +72,15 @@ impl Server {
         let over_unauth = needs_auth && unauth_cap > 0 && self.unauthed >= unauth_cap;
         if over_global || over_ip || over_unauth {
             self.state.totals.connections_rejected += 1;
-            let (flag, cap) = if over_global {
-                ("--max-connections", self.net.max_connections)
+            // Indexes into stats::REJECT_LABELS.
+            let (flag, cap, reason) = if over_global {
+                ("--max-connections", self.net.max_connections, 0)
             } else if over_ip {
-                (ip_flag, ip_cap)
+                (ip_flag, ip_cap, if http { 2 } else { 1 })
             } else {
-                ("--max-unauthenticated-connections", unauth_cap)
+                ("--max-unauthenticated-connections", unauth_cap, 3)
             };
+            self.state.totals.by_label.rejected[reason] += 1;
             let on = ListenerTag::of(&self.listeners, listener);
             let now = self.clock.now();
             self.refusals
@@ -122,6 +129,9 @@ impl Server {
         }
         self.state.on_connect_from(id, serial, peer.into());
         self.state.totals.connections_accepted += 1;
+        if let Some(i) = LISTENER_LABELS.iter().position(|l| *l == kind) {
+            self.state.totals.by_label.accepted[i] += 1;
+        }
         self.refresh_connection_view();
         self.arm_handshake(id, now);
         if http {

@@ -293,11 +293,13 @@ impl Server {
         let cmd = match req.cmd {
             Ok(cmd) => cmd,
             Err(RequestError::Proto(why)) => {
+                self.state.totals.by_label.invalid_commands += 1;
                 self.refusals.parse_error(c, why.as_ref());
                 Reply::ERROR.encode(c.outbuf.vec());
                 return;
             }
             Err(RequestError::BadDreadlock(why)) => {
+                self.state.totals.by_label.invalid_commands += 1;
                 self.refusals
                     .bad_dreadlock(self.clock.now(), c, why.as_ref());
                 c.close_for(CloseReason::BadDreadlock);
@@ -312,6 +314,7 @@ impl Server {
         }
         let eof = c.read_closed;
         let ctx = RequestCtx::capture(&cmd);
+        self.state.totals.by_label.command(cmd.name());
         let outcome = self.with_state(|s, cx| s.apply(cx, id, cmd));
         let Some(c) = self.conns.get_mut(slot) else {
             return;
@@ -416,14 +419,16 @@ impl Server {
                     if c.is_closing() {
                         continue;
                     }
-                    let frame: &[u8] = event.as_deref().unwrap_or(&frame);
-                    if c.outbuf.pending() + frame.len() > self.net.max_output {
+                    let bytes: &[u8] = event.as_deref().unwrap_or(&frame);
+                    if c.outbuf.pending() + bytes.len() > self.net.max_output {
                         // A push never grows output past the limit: slow consumer (§2.7).
                         self.state.totals.slow_consumer_disconnects += 1;
                         self.close_slow(conn);
                         continue;
                     }
-                    c.outbuf.extend(frame);
+                    c.outbuf.extend(bytes);
+                    // Counted by the line frame's prefix, SSE events included.
+                    self.state.totals.by_label.push_frame(&frame);
                     self.queue_flush(conn);
                 }
                 Out::CloseSlow { conn } => self.close_slow(conn),

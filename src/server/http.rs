@@ -13,6 +13,7 @@ use crate::auth;
 use crate::conn::Phase;
 use crate::conn::http::{HttpMode, Pending, ReplyCx, Undo};
 use crate::http::api::{self, Action, ApiError, ApiResponse};
+use crate::http::body::SessionOptions;
 use crate::http::parse::{HeadLimits, HeadParse, Method, parse_head};
 use crate::http::path::Query;
 use crate::http::response::{ConnectionHeader, ContentType, Cors, ResponseHead, write_continue};
@@ -423,10 +424,27 @@ impl Server {
                 };
             }
             Action::Subscribe(cmd) => return self.open_stream(id, &rcx, cmd),
-            Action::PatchSession(..)
-            | Action::SessionEvents(_)
-            | Action::Who { .. }
-            | Action::Position { .. } => {
+            Action::PatchSession(sid, patch) => {
+                return match self.sessions.lookup(format_key(sid.0).as_bytes()) {
+                    Lookup::Found(o) => {
+                        if let Some(s) = self.sessions.get_mut(o) {
+                            s.last_activity = now;
+                        }
+                        match self.state.patch_options(o, &patch.changes()) {
+                            Some(opts) => {
+                                let opts = SessionOptions::from(opts);
+                                self.write_api(id, &rcx, api::session_options(&opts), None)
+                            }
+                            None => self.write_error(id, &rcx, ApiError::new(410, "session_gone")),
+                        }
+                    }
+                    Lookup::Malformed => {
+                        self.write_error(id, &rcx, ApiError::bad_request("malformed session id"))
+                    }
+                    Lookup::Gone => self.write_error(id, &rcx, ApiError::new(410, "session_gone")),
+                };
+            }
+            Action::SessionEvents(_) | Action::Who { .. } | Action::Position { .. } => {
                 return self.write_error(
                     id,
                     &rcx,
@@ -846,7 +864,7 @@ impl Server {
             http_connections,
             ready: !self.draining,
         };
-        metrics::render(&doc, &self.http_stats, extra)
+        metrics::render(&doc, &self.state.totals.by_label, &self.http_stats, extra)
     }
 
     // ---- admission helpers ----

@@ -252,6 +252,7 @@ fn key_of(cmd: &Command) -> Option<&str> {
     use Command as C;
     Some(match cmd {
         C::Ping | C::Stats | C::Auth(_) => return None,
+        C::Opt { name, .. } => name.name(),
         C::Lock { key, .. }
         | C::Release { key, .. }
         | C::Renew { key, .. }

@@ -196,6 +196,7 @@ impl State {
             }
         }
         self.totals.grants += 1;
+        self.totals.by_label.grants[via as usize] += 1;
         let event = if via == Via::Elect {
             "elect"
         } else {

@@ -18,6 +18,7 @@ mod kv;
 mod list;
 mod lock;
 pub mod memory;
+pub mod options;
 pub mod owner;
 pub mod resource;
 mod rwlock;
@@ -44,6 +45,7 @@ use subjects::{PubSub, Recipients, Watches};
 use waiters::Waiters;
 
 /// How a holder was granted: decides its capacity rule and reply form.
+/// The order is `stats::GRANT_LABELS`'s (grants are counted by `via as usize`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
     Lock,
@@ -236,6 +238,27 @@ impl State {
         self.settle_subjects(before);
         self.drop_election_subs(conn);
         self.conns.remove(conn);
+    }
+
+    /// The owner's options (§8.15); `None` for an owner the state does not know.
+    pub fn options(&self, owner: OwnerId) -> Option<options::Options> {
+        self.conns.get(owner).map(|c| c.options)
+    }
+
+    /// Change some of the owner's options (`PATCH /v1/sessions/{id}`) and
+    /// return them all; `None` for an owner the state does not know.
+    pub fn patch_options(
+        &mut self,
+        owner: OwnerId,
+        patch: &[(options::OptName, Option<bool>)],
+    ) -> Option<options::Options> {
+        let c = self.conns.get_mut(owner)?;
+        for &(name, on) in patch {
+            if let Some(on) = on {
+                c.options.set(name, on);
+            }
+        }
+        Some(c.options)
     }
 
     /// The mode of `owner`'s pending read-write enqueue on `key`, if any
@@ -469,6 +492,13 @@ impl State {
                 count,
                 timeout,
             } => return self.bwait(cx, conn, &key, count, timeout),
+            Command::Opt { name, on } => match self.conns.get_mut(conn) {
+                Some(c) => {
+                    c.options.set(name, on);
+                    Reply::OK
+                }
+                None => Reply::ERROR,
+            },
         };
         Outcome::Reply(reply)
     }

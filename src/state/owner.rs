@@ -3,6 +3,7 @@
 
 use super::Via;
 use super::fence::Token;
+use super::options::Options;
 use super::resource::Space;
 use crate::owner::OwnerId;
 use crate::peer::PeerAddr;
@@ -64,6 +65,8 @@ pub struct ConnState {
     /// Election keys this connection observes / is a candidate of.
     pub observed: Vec<Box<str>>,
     pub candidacies: Vec<Box<str>>,
+    /// `opt` / `PATCH /v1/sessions/{id}` options (§8.15); all off at first.
+    pub options: Options,
 }
 
 impl ConnState {
@@ -130,6 +133,7 @@ impl ConnTable {
             leases_ended_at: 0,
             observed: Vec::new(),
             candidacies: Vec::new(),
+            options: Options::default(),
         });
         if fresh {
             self.live += 1;

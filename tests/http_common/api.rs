@@ -131,6 +131,18 @@ impl Api {
         }
     }
 
+    /// `PATCH path` with a JSON `body`.
+    pub fn patch(&self, path: &str, body: &str) -> Resp {
+        let mut req = self
+            .agent
+            .patch(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(b) = &self.bearer {
+            req = req.header("Authorization", b);
+        }
+        Api::finish(req.send(body), &format!("PATCH {path} {body}"))
+    }
+
     /// `POST /v1/sessions` → the new session id (checked to be 32 hex chars).
     pub fn session(&self) -> String {
         let r = self.post("/v1/sessions", "");

@@ -3,7 +3,7 @@
 
 use crate::threaded::MAX_THREADED_CONNECTIONS;
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use std::time::Duration;
 
 /// What one operation is.
@@ -30,9 +30,9 @@ pub enum Mode {
 /// How requests travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Transport {
-    /// The line protocol on the TCP port (protocol.md)
+    /// The line protocol on the TCP port (dflockd-protocol(7))
     Tcp,
-    /// The REST API on the HTTP port (http.md): keep-alive HTTP/1.1, one
+    /// The REST API on the HTTP port (dflockd-http(7)): keep-alive HTTP/1.1, one
     /// session per worker in the lock modes, SSE streams for subscribers
     Http,
 }
@@ -180,7 +180,13 @@ impl Args {
     /// Parse the process arguments, with the mode-specific checks clap cannot express.
     /// Usage errors exit with 64 (EX_USAGE), like `dflockd`'s.
     pub fn parse_checked() -> Args {
-        let args = Args::try_parse().unwrap_or_else(|e| usage_exit(e));
+        // With the hidden `--completions` (handled in main), so a bad shell
+        // name is reported as such rather than as an unknown flag.
+        let args = Args::command()
+            .arg(dflockd::completions::arg())
+            .try_get_matches()
+            .and_then(|m| Args::from_arg_matches(&m))
+            .unwrap_or_else(|e| usage_exit(e));
         let only = |set: bool, flag: &str, mode: Mode| {
             if set && args.mode != mode {
                 let msg = format!("{flag} only applies to {} mode", mode.name());
@@ -197,12 +203,10 @@ impl Args {
             usage_exit(Args::command().error(ErrorKind::ArgumentConflict, msg));
         }
         if args.timeout > 9_223_372_036 {
-            Args::command()
-                .error(
-                    ErrorKind::ValueValidation,
-                    "--timeout is at most 9223372036",
-                )
-                .exit();
+            usage_exit(Args::command().error(
+                ErrorKind::ValueValidation,
+                "--timeout is at most 9223372036",
+            ));
         }
         if args.threads_per_connection && args.connections > MAX_THREADED_CONNECTIONS {
             let msg = format!(
@@ -212,12 +216,10 @@ impl Args {
         }
         if let Some(t) = &args.auth_token {
             if t.trim().is_empty() || t.contains(['\n', '\r']) {
-                Args::command()
-                    .error(
-                        ErrorKind::ValueValidation,
-                        "--auth-token must be one non-blank line",
-                    )
-                    .exit();
+                usage_exit(Args::command().error(
+                    ErrorKind::ValueValidation,
+                    "--auth-token must be one non-blank line",
+                ));
             }
         }
         args
