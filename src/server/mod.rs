@@ -8,7 +8,6 @@ mod accept;
 pub mod activation;
 mod banner;
 mod busy;
-mod code_pages;
 mod dispatch;
 mod http;
 mod memory;
@@ -306,10 +305,8 @@ impl Server {
         self.clock.update();
         self.feed_watchdog();
         self.with_state(|s, cx| s.start(cx));
-        // Start-up is over: its code need not stay mapped (code_pages.rs).
+        // Start-up is over: give the heap it freed (config, PEM parsing) back.
         memory::release_free_heap();
-        let dropped = code_pages::release_startup_code();
-        log::debug!("released the start-up code's pages ({dropped} mappings)");
         let mut failures = 0;
         loop {
             let timeout = self.poll_timeout();
