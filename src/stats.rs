@@ -15,6 +15,8 @@ pub struct Totals {
     pub signals_delivered: u64,
     pub slow_consumer_disconnects: u64,
     pub auth_failures: u64,
+    /// Blocking requests refused with `error_deadlock` (§8.15).
+    pub deadlocks_refused: u64,
     /// The breakdowns `/metrics` labels (http.md §9); not in `stats`.
     pub by_label: ByLabel,
 }
@@ -103,6 +105,7 @@ impl Totals {
             "signals_delivered": self.signals_delivered,
             "slow_consumer_disconnects": self.slow_consumer_disconnects,
             "auth_failures": self.auth_failures,
+            "deadlocks_refused": self.deadlocks_refused,
         })
     }
 }

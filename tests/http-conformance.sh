@@ -137,12 +137,9 @@ session=$(curl -fsS -X POST "${auth[@]}" "$url/v1/sessions" | jq -r .session_id)
 [[ $session =~ ^[0-9a-f]{32}$ ]] || fail "POST /v1/sessions gave '$session'"
 
 # SSE streams never end, so schemathesis cannot test them (it would wait for
-# the body forever); they are exercised in the load below instead. The §6.2a
-# extensions (protocol.md §8.15) not built yet answer `501 not_implemented`.
-# Remove their exclusions when they land.
+# the body forever); they are exercised in the load below instead.
 excluded=(
     streamSignals streamWatch streamLeaderEvents streamSessionEvents
-    getWho getPosition
 )
 # All checks are on: the config file selects them (`[checks] enabled = true`,
 # the set of `--checks all`), because `--checks all` on the command line

@@ -6,6 +6,9 @@
 //! (`listen` and `watch` stream until interrupted). Exit statuses are listed in
 //! `EXIT_STATUS` and in man/dflockctl.1.
 
+#[path = "dflockctl_cmd/who.rs"]
+mod who;
+
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use dflockd::client::{Client, ClientOptions, Error, Guard, MAX_SECONDS, Session, TlsOptions};
@@ -161,6 +164,13 @@ enum Cmd {
     },
     /// Check that every server answers; prints the round-trip time
     Ping,
+    /// Show who holds a key and who waits for it (fences, never tokens)
+    Who {
+        key: String,
+        /// Print the server's JSON document as one line
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -413,6 +423,17 @@ fn run(cmd: Cmd, client: &Client) -> Result<u8, Fail> {
         Cmd::Watch { patterns } => watch(client, &patterns),
         Cmd::Stats { json } => stats(client, json),
         Cmd::Ping => ping(client),
+        Cmd::Who { key, json } => {
+            let doc = client.session().who_raw(&key)?;
+            if json {
+                println!("{doc}");
+            } else {
+                let doc: Value = serde_json::from_str(&doc)
+                    .map_err(|e| Error::Protocol(format!("who is not JSON: {e}")))?;
+                print!("{}", who::render(&doc));
+            }
+            Ok(EXIT_OK)
+        }
     }
 }
 

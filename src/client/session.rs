@@ -116,6 +116,13 @@ impl Session {
         expect_ok(&line).map(str::to_owned)
     }
 
+    /// The `who` document of `key` (protocol.md §8.15) as the server sent
+    /// it: holders (by fence, never token) and waiters in queue order.
+    pub fn who_raw(&mut self, key: &str) -> Result<String> {
+        let line = self.call("who", key, "")?;
+        expect_ok(&line).map(str::to_owned)
+    }
+
     /// Publishes `payload` on `channel` (on the channel's server). Returns the number
     /// of frames delivered (§8.12). `Rejected` for a channel with `*` or `>`.
     pub fn signal(&mut self, channel: &str, payload: &str) -> Result<u64> {

@@ -537,7 +537,8 @@ fn schemas() -> Value {
                 json!({
                     "key": {"type": "string"},
                     "type": {"enum": ["lock", "semaphore", "rw", "election", "none"]},
-                    "limit": {"type": "integer"},
+                    "limit": {"type": ["integer", "null"],
+                              "description": "null for a read-write lock and a key not in use"},
                     "holders": array, "waiters": array,
                 }),
             ),

@@ -58,6 +58,12 @@ struct Delivered {
 }
 
 #[derive(Serialize)]
+struct QueuedAt {
+    status: &'static str,
+    position: u32,
+}
+
+#[derive(Serialize)]
 struct Position {
     position: i64,
 }
@@ -104,6 +110,7 @@ fn status_error(op: Op, s: Status) -> ApiError {
         Status::ErrorListFull => ApiError::new(409, "list_full"),
         Status::ErrorBarrierCountMismatch => ApiError::new(409, "barrier_count_mismatch"),
         Status::ErrorDraining => ApiError::new(503, "draining"),
+        Status::ErrorDeadlock => ApiError::new(409, "deadlock"),
         // HTTP authenticates before routing (§3.2); a state refusal of this kind
         // still means the caller is not authorised.
         Status::ErrorAuth => ApiError::new(401, "unauthorized"),
@@ -180,6 +187,14 @@ pub fn to_response(op: Op, reply: &Reply) -> ApiResponse {
             }),
             _ => Err(unexpected(op, "text")),
         },
+        Reply::QueuedAt(position) if shape == Shape::Enqueue => Ok(json(
+            200,
+            &QueuedAt {
+                status: "queued",
+                position: *position,
+            },
+        )),
+        Reply::QueuedAt(_) => Err(unexpected(op, "queued position")),
         Reply::Lease { .. } => Err(unexpected(op, "lease")),
         Reply::Dread(_) => Err(unexpected(op, "dreadlock reply")),
     };

@@ -154,6 +154,11 @@ fn data_replies() {
         j(200, r#"{"delivered":2}"#)
     );
     assert_eq!(
+        resp(Op::EnqueueLock, Reply::QueuedAt(3)),
+        j(200, r#"{"status":"queued","position":3}"#)
+    );
+    assert_eq!(resp(Op::AcquireLock, Reply::QueuedAt(3)).0, 500);
+    assert_eq!(
         resp(Op::Position, Reply::Int(6)),
         j(200, r#"{"position":6}"#)
     );

@@ -248,6 +248,14 @@ pub enum Command {
         name: OptName,
         on: bool,
     },
+    /// `pos\n<key>\n\n`: this connection's queue position on the key.
+    Pos {
+        key: Key,
+    },
+    /// `who\n<key>\n\n`: holders and waiters of the key.
+    Who {
+        key: Key,
+    },
 
     // ---- Dreadlock dialect (§9) ----
     /// `lock <key> <ms>`
@@ -977,6 +985,12 @@ impl Command {
                 name: OptName::parse(key).ok_or(E::BadArgument)?,
                 on: parse_switch(trim_blanks(arg)).ok_or(E::BadArgument)?,
             },
+            b"pos" => C::Pos {
+                key: key_str(key)?.into(),
+            },
+            b"who" => C::Who {
+                key: key_str(key)?.into(),
+            },
 
             _ => return Err(E::UnknownCommand),
         })
@@ -1044,6 +1058,8 @@ impl Command {
             C::Unwatch { .. } => "unwatch",
             C::BWait { .. } => "bwait",
             C::Opt { .. } => "opt",
+            C::Pos { .. } => "pos",
+            C::Who { .. } => "who",
             C::DreadLock { .. } => "lock",
             C::DreadUnlock { .. } => "unlock",
         }
@@ -1167,6 +1183,8 @@ mod tests {
         ("bwait", "stage-2", "3 30"),
         ("opt", "queue_position", "on"),
         ("opt", "deadlock", " off "),
+        ("pos", "job", ""),
+        ("who", "deploy-job", ""),
     ];
 
     const BLOCKING: &[&str] = &[
@@ -2276,6 +2294,8 @@ mod tests {
             | C::CSet { key, .. }
             | C::LRange { key, .. }
             | C::DreadUnlock { key }
+            | C::Pos { key }
+            | C::Who { key }
             | C::DreadLock { key, .. } => key_ok(key),
             C::KSet { key, value, ttl } => key_ok(key) && value_ok(value, false) && secs_ok(*ttl),
             C::KCas { key, old, new, ttl } => {

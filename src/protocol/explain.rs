@@ -100,7 +100,7 @@ pub fn code_meaning(code: u8) -> &'static str {
 /// Every command name of the three-line protocol (for hints on near misses).
 const COMMANDS: &str = "ping stats auth l r n e w sl sr sn se sw rl wl rr wr rn wn re we rw ww \
      elect resign observe unobserve incr decr get cset kset kget kdel kcas lpush rpush lpop rpop \
-     llen lrange blpop brpop listen unlisten signal watch unwatch bwait opt";
+     llen lrange blpop brpop listen unlisten signal watch unwatch bwait opt pos who";
 
 /// A command's argument form: its usage and the names of its blank-separated
 /// numeric or token fields, in order (empty for value and key-only commands).
@@ -632,6 +632,9 @@ fn status_meaning(s: Status) -> &'static str {
         Status::ErrorListFull => "the list holds --max-list-length items",
         Status::ErrorBarrierCountMismatch => "the barrier exists with another count",
         Status::ErrorDraining => "the server is shutting down",
+        Status::ErrorDeadlock => {
+            "waiting would close a cycle in the wait-for graph (opt deadlock on)"
+        }
         _ => "refused",
     }
 }

@@ -26,6 +26,7 @@ pub enum Status {
     ErrorListFull,
     ErrorBarrierCountMismatch,
     ErrorDraining,
+    ErrorDeadlock,
 }
 
 impl Status {
@@ -51,6 +52,7 @@ impl Status {
             Status::ErrorListFull => "error_list_full",
             Status::ErrorBarrierCountMismatch => "error_barrier_count_mismatch",
             Status::ErrorDraining => "error_draining",
+            Status::ErrorDeadlock => "error_deadlock",
         }
     }
 }
@@ -120,6 +122,8 @@ pub enum Reply {
     Int(i64),
     /// `ok <text>` (values, JSON documents)
     Text(Box<str>),
+    /// `queued <position>` (an enqueue with `queue_position` on, §8.15)
+    QueuedAt(u32),
     Dread(DreadReply),
 }
 
@@ -172,6 +176,10 @@ impl Reply {
             Reply::Text(t) => {
                 out.extend_from_slice(b"ok ");
                 out.extend_from_slice(t.as_bytes());
+            }
+            Reply::QueuedAt(n) => {
+                out.extend_from_slice(b"queued ");
+                push_u64(out, u64::from(*n));
             }
             Reply::Dread(d) => {
                 out.extend_from_slice(d.line());
@@ -247,6 +255,7 @@ mod tests {
     fn integers_and_words() {
         assert_eq!(enc(Reply::Int(i64::MIN)), "ok -9223372036854775808\n");
         assert_eq!(enc(Reply::Int(0)), "ok 0\n");
+        assert_eq!(enc(Reply::QueuedAt(6)), "queued 6\n");
         assert_eq!(
             enc(Reply::Status(Status::ErrorLeaseExpired)),
             "error_lease_expired\n"

@@ -444,7 +444,9 @@ impl Server {
                     Lookup::Gone => self.write_error(id, &rcx, ApiError::new(410, "session_gone")),
                 };
             }
-            Action::SessionEvents(_) | Action::Who { .. } | Action::Position { .. } => {
+            Action::Position { key } => Command::Pos { key },
+            Action::Who { key } => Command::Who { key },
+            Action::SessionEvents(_) => {
                 return self.write_error(
                     id,
                     &rcx,

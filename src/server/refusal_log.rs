@@ -287,7 +287,9 @@ fn key_of(cmd: &Command) -> Option<&str> {
         | C::BPop { key, .. }
         | C::BWait { key, .. }
         | C::DreadLock { key, .. }
-        | C::DreadUnlock { key } => key,
+        | C::DreadUnlock { key }
+        | C::Pos { key }
+        | C::Who { key } => key,
         C::Listen { pattern, .. }
         | C::Unlisten { pattern, .. }
         | C::Watch { pattern }

@@ -190,6 +190,7 @@ impl State {
             c.holds.push(Hold {
                 res,
                 fence: token.fence,
+                since: cx.now,
             });
             if via == Via::Dread {
                 c.dread_holds += 1;
@@ -379,6 +380,9 @@ impl State {
             self.totals.acquire_timeouts += 1;
             return Outcome::Reply(Self::timeout_reply(ask.via));
         }
+        if self.refuses_deadlock(conn, res, ask.via) {
+            return Outcome::Reply(Status::ErrorDeadlock.into());
+        }
         if self.queue_full(res) {
             return Outcome::Reply(dread_or(ask.via, Status::ErrorMaxWaiters));
         }
@@ -388,6 +392,7 @@ impl State {
         };
         let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
         w.parked = true;
+        w.since = cx.now;
         let wid = self.waiters.push_back(&mut r.queue, w);
         self.mem.charge(memory::WAITER);
         self.park(cx, conn, wid, timeout_ms);
@@ -462,6 +467,7 @@ impl State {
                 };
                 let mut w = Waiter::new(conn, serial, res, ask.via, ask.lease_s);
                 w.two_phase = true;
+                w.since = cx.now;
                 self.mem.charge(memory::WAITER);
                 EnqState::Queued {
                     waiter: self.waiters.push_back(&mut r.queue, w),
@@ -481,7 +487,7 @@ impl State {
             EnqState::Granted { token } => {
                 self.grant_reply(ask.via, GrantWord::Acquired, token, ask.lease_s)
             }
-            EnqState::Queued { .. } => Status::Queued.into(),
+            EnqState::Queued { waiter } => self.queued_reply(conn, waiter),
         }
     }
 
@@ -527,6 +533,11 @@ impl State {
                     self.totals.acquire_timeouts += 1;
                     self.drop_waiter(cx, waiter);
                     return Outcome::Reply(Status::Timeout.into());
+                }
+                // Refused, the enqueue stays queued as it was (§8.15).
+                let res = self.waiters.get(waiter).map(|w| w.res);
+                if res.is_some_and(|res| self.refuses_deadlock(conn, res, via)) {
+                    return Outcome::Reply(Status::ErrorDeadlock.into());
                 }
                 if let Some(w) = self.waiters.get_mut(waiter) {
                     w.parked = true;

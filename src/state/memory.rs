@@ -146,8 +146,12 @@ pub const fn holder(extra: bool) -> usize {
     own + if extra { slot(size_of::<Holder>()) } else { 0 }
 }
 
-/// A queued waiter (the waiter slab entry).
-pub const WAITER: usize = slot(size_of::<Waiter>() + 8);
+/// A queued waiter: the waiter slab entry, its share of the key's position
+/// tree (at most [`super::position::SLOTS_PER_WAITER`] `u32` slots each) and,
+/// as an upper bound, a rank-table entry of its own (one per non-empty queue).
+pub const WAITER: usize = slot(size_of::<Waiter>() + 8)
+    + super::position::SLOTS_PER_WAITER * size_of::<u32>()
+    + map_slot(size_of::<(u32, super::position::Rank)>());
 
 /// A node of a subscription trie (`node` bytes): its arena slot, and for a
 /// literal token its shared text and the parent's map bucket. A node's first

@@ -8,6 +8,7 @@
 
 mod barrier;
 mod counter;
+mod deadlock;
 mod election;
 mod events;
 pub mod fence;
@@ -20,12 +21,14 @@ mod lock;
 pub mod memory;
 pub mod options;
 pub mod owner;
+pub mod position;
 pub mod resource;
 mod rwlock;
 mod semaphore;
 mod stats_doc;
 pub mod subjects;
 pub mod waiters;
+mod who;
 
 #[cfg(test)]
 mod budget_tests;
@@ -177,6 +180,8 @@ pub struct State {
     /// A GC pass shrank a table since the server last asked (see
     /// [`State::take_freed_memory`]).
     freed_memory: bool,
+    /// Scratch space of the wait-for cycle check (§8.15).
+    deadlock_search: deadlock::Search,
 }
 
 impl State {
@@ -200,6 +205,7 @@ impl State {
             totals: Totals::default(),
             view: ServerView::default(),
             freed_memory: false,
+            deadlock_search: Default::default(),
         }
     }
 
@@ -492,6 +498,8 @@ impl State {
                 count,
                 timeout,
             } => return self.bwait(cx, conn, &key, count, timeout),
+            Command::Pos { key } => self.pos(conn, &key),
+            Command::Who { key } => self.who(cx.now, &key),
             Command::Opt { name, on } => match self.conns.get_mut(conn) {
                 Some(c) => {
                     c.options.set(name, on);

@@ -40,11 +40,14 @@ pub enum EnqState {
     Granted { token: Token },
 }
 
-/// A slot held by a connection: resource index and the holder's fence.
+/// A slot held by a connection: resource index, the holder's fence and
+/// when it was granted (ms; `who`'s `held_s`, §8.15). Kept here rather than
+/// in the key's holder so that keys pay nothing for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hold {
     pub res: u32,
     pub fence: u64,
+    pub since: u64,
 }
 
 #[derive(Debug)]
@@ -70,6 +73,14 @@ pub struct ConnState {
 }
 
 impl ConnState {
+    /// When the hold (`res`, `fence`) was granted, if this owner has it.
+    pub fn held_since(&self, res: u32, fence: u64) -> Option<u64> {
+        self.holds
+            .iter()
+            .rfind(|h| h.res == res && h.fence == fence)
+            .map(|h| h.since)
+    }
+
     pub fn remove_hold(&mut self, res: u32, fence: u64) {
         // Recent grants are released first, so search from the back.
         if let Some(i) = self

@@ -3,9 +3,11 @@
 //! Waiters live in one slab; each key's queue is a doubly-linked list threaded
 //! through it by `u32` indices. Removing a waiter from the middle (timeout,
 //! disconnect) is O(1), which matters when thousands wait on one key and
-//! disconnect together.
+//! disconnect together. Each waiter also holds a slot of its key's
+//! [`Ranks`], so its queue position is O(log n) (`pos`, §8.15).
 
 use super::Via;
+use super::position::Ranks;
 use crate::owner::OwnerId;
 use slab::Slab;
 
@@ -25,6 +27,10 @@ pub struct Waiter {
     pub two_phase: bool,
     /// True while the connection is parked on this waiter (its reply is pending).
     pub parked: bool,
+    /// When it joined the queue (ms), for `who`'s `waited_s`.
+    pub since: u64,
+    /// Its slot in the key's [`Ranks`] (arrival order).
+    slot: u32,
     prev: u32,
     next: u32,
 }
@@ -39,6 +45,8 @@ impl Waiter {
             lease_s,
             two_phase: false,
             parked: false,
+            since: 0,
+            slot: 0,
             prev: NIL,
             next: NIL,
         }
@@ -76,10 +84,16 @@ impl Queue {
 #[derive(Debug, Default)]
 pub struct Waiters {
     slab: Slab<Waiter>,
+    ranks: Ranks,
 }
 
 impl Waiters {
     pub fn push_back(&mut self, q: &mut Queue, mut w: Waiter) -> u32 {
+        let (slot, renumber) = self.ranks.push(w.res, q.len());
+        if renumber {
+            self.renumber(q);
+        }
+        w.slot = slot;
         w.prev = q.tail;
         w.next = NIL;
         let id = self.slab.insert(w) as u32;
@@ -107,7 +121,35 @@ impl Waiters {
             self.slab[w.next as usize].prev = w.prev;
         }
         q.len -= 1;
+        if self.ranks.remove(w.res, w.slot, q.len()) {
+            self.renumber(q);
+        }
         w
+    }
+
+    /// Give the waiters of `q` rank slots 0, 1, … in FIFO order (after the
+    /// key's rank was rebuilt).
+    fn renumber(&mut self, q: &Queue) {
+        let mut cur = q.head;
+        let mut slot = 0;
+        while cur != NIL {
+            let w = &mut self.slab[cur as usize];
+            w.slot = slot;
+            slot += 1;
+            cur = w.next;
+        }
+    }
+
+    /// The 1-based queue position of waiter `id` (1 = granted next), in
+    /// O(log n). `None` if there is no such waiter.
+    pub fn position(&self, id: u32) -> Option<u32> {
+        let w = self.slab.get(id as usize)?;
+        self.ranks.position(w.res, w.slot)
+    }
+
+    /// Keys that have a rank, i.e. a non-empty queue (tests).
+    pub fn ranked_keys(&self) -> usize {
+        self.ranks.len()
     }
 
     pub fn front(&self, q: &Queue) -> Option<u32> {
@@ -183,5 +225,46 @@ mod tests {
         ws.remove(&mut q, id5);
         assert!(q.is_empty() && ws.is_empty());
         assert_eq!(ws.front(&q), None);
+    }
+
+    /// Positions stay exact under removals anywhere, renumbering included,
+    /// against a plain vector as the model (fixed-seed xorshift).
+    #[test]
+    fn positions_match_a_model_under_random_churn() {
+        let mut ws = Waiters::default();
+        let mut q = Queue::default();
+        let mut model: Vec<u32> = Vec::new();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for step in 0..20_000u32 {
+            // Phases of growth and of shrinking, so the tree grows and shrinks.
+            let grow = (step / 2_000) % 2 == 0;
+            if model.is_empty() || next() % 3 != 0 && grow || next() % 4 == 0 {
+                model.push(ws.push_back(&mut q, w(step)));
+            } else {
+                let i = (next() % model.len() as u64) as usize;
+                ws.remove(&mut q, model.remove(i));
+            }
+            if step % 97 == 0 || model.len() < 8 {
+                for (i, &id) in model.iter().enumerate() {
+                    assert_eq!(ws.position(id), Some(i as u32 + 1), "step {step}");
+                }
+            }
+            let slots = ws.ranks.slots(0);
+            assert!(
+                slots <= (super::super::position::SLOTS_PER_WAITER * model.len()).max(4),
+                "{slots} slots for {} waiters",
+                model.len()
+            );
+        }
+        while let Some(id) = model.pop() {
+            ws.remove(&mut q, id);
+        }
+        assert_eq!(ws.ranked_keys(), 0, "an empty queue keeps no rank");
     }
 }
