@@ -76,6 +76,24 @@ impl Transport {
         }
     }
 
+    /// True when the peer has certainly gone: the socket's next read would be
+    /// the end of the stream or a reset. Looks without taking any byte
+    /// (`MSG_PEEK`), so it is only for the moment before a reply that must not
+    /// be lost: the loop may not have seen the hang-up event yet when the same
+    /// batch of events delivers that reply (http.md §2.3). Bytes waiting (a
+    /// TLS close_notify among them) count as "still there".
+    pub fn peer_gone(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.socket().peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+        }
+    }
+
     /// Read until the socket is drained, at end of stream, or `cap` bytes
     /// are buffered (see `InBuf::read_from`). `until_eof`: the peer hung up,
     /// keep reading past a short read until the end shows.

@@ -578,7 +578,8 @@ impl Server {
         let Some(c) = live(&mut self.conns, conn) else {
             return;
         };
-        let gone = c.hup || c.read_closed || c.is_closing();
+        // The hang-up may sit unread in this batch of events: ask the socket.
+        let gone = c.hup || c.read_closed || c.is_closing() || c.transport.peer_gone();
         let Some(h) = c.http.as_mut() else {
             return;
         };
