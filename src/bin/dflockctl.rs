@@ -6,7 +6,10 @@
 //! (`listen` and `watch` stream until interrupted). Exit statuses are listed in
 //! `EXIT_STATUS` and in man/dflockctl.1.
 
-#[path = "dflockctl_cmd/who.rs"]
+#[path = "dflockctl/table.rs"]
+mod table;
+use table::cell;
+#[path = "dflockctl/who.rs"]
 mod who;
 
 use clap::parser::ValueSource;
@@ -838,15 +841,6 @@ const TABLES: &[(&str, &[&str])] = &[
     ("watch_channels", &["pattern", "watchers"]),
 ];
 
-fn cell(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => "-".into(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Bool(b)) => if *b { "yes" } else { "no" }.into(),
-        Some(other) => other.to_string(),
-    }
-}
-
 fn print_stats(addr: &str, doc: &Value) {
     let server = &doc["server"];
     println!(
@@ -871,27 +865,6 @@ fn print_stats(addr: &str, doc: &Value) {
             continue;
         }
         println!("\n{section} ({})", rows.len());
-        let mut table: Vec<Vec<String>> = vec![columns.iter().map(|c| c.to_uppercase()).collect()];
-        table.extend(
-            rows.iter()
-                .map(|r| columns.iter().map(|c| cell(r.get(*c))).collect()),
-        );
-        let widths: Vec<usize> = (0..columns.len())
-            .map(|i| {
-                table
-                    .iter()
-                    .map(|row| row[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for row in &table {
-            let line: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            println!("  {}", line.join("  ").trim_end());
-        }
+        print!("{}", table::render(columns, rows));
     }
 }

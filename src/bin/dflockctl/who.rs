@@ -2,6 +2,7 @@
 //! as two small tables, or the server's JSON line with `--json`. Tokens are
 //! never shown (the server sends only fences).
 
+use super::table::{self, cell};
 use serde_json::Value;
 
 /// Columns of the holder and waiter tables, as named in the document.
@@ -14,14 +15,6 @@ const HOLDERS: &[&str] = &[
     "lease_remaining_s",
 ];
 const WAITERS: &[&str] = &["position", "owner", "peer", "mode", "waited_s"];
-
-fn cell(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => "-".into(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
 
 /// Renders the document for a terminal.
 pub fn render(doc: &Value) -> String {
@@ -40,28 +33,7 @@ pub fn render(doc: &Value) -> String {
         if rows.is_empty() {
             continue;
         }
-        let mut table: Vec<Vec<String>> = vec![columns.iter().map(|c| c.to_uppercase()).collect()];
-        table.extend(
-            rows.iter()
-                .map(|r| columns.iter().map(|c| cell(r.get(*c))).collect()),
-        );
-        let widths: Vec<usize> = (0..columns.len())
-            .map(|i| {
-                table
-                    .iter()
-                    .map(|r| r[i].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for row in &table {
-            let line: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(c, w)| format!("{c:<w$}"))
-                .collect();
-            out.push_str(&format!("  {}\n", line.join("  ").trim_end()));
-        }
+        out.push_str(&table::render(columns, rows));
     }
     out
 }
