@@ -17,18 +17,9 @@ use std::time::Duration;
 
 fn state() -> State {
     let cfg = StateConfig {
-        default_lease_s: 33,
-        auto_release: true,
-        fence_field: false,
-        max_locks: u64::MAX,
-        max_waiters: 0,
-        max_keys: 0,
-        max_list_length: 0,
-        max_subscriptions: 0,
         // The default's ceiling: every data write pays the budget's check.
         max_memory: 1 << 30,
-        gc_interval_ms: 5000,
-        gc_max_idle_ms: 60_000,
+        ..StateConfig::unlimited()
     };
     let fences = Fences::open(None, 0).expect("fences without a state file");
     State::new(cfg, fences)

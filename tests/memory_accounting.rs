@@ -78,16 +78,8 @@ impl Rig {
     fn new(conns: u32) -> Rig {
         let cfg = StateConfig {
             default_lease_s: 3600,
-            auto_release: true,
-            fence_field: false,
             max_locks: u64::from(u32::MAX),
-            max_waiters: 0,
-            max_keys: 0,
-            max_list_length: 0,
-            max_subscriptions: 0,
-            max_memory: 0,
-            gc_interval_ms: 5000,
-            gc_max_idle_ms: 60_000,
+            ..StateConfig::unlimited()
         };
         let fences = Fences::open(None, 1).expect("fences without a state file");
         let mut state = State::new(cfg, fences);

@@ -19,17 +19,13 @@ struct Rig {
 
 fn config(max_memory: u64, max_keys: u64) -> StateConfig {
     StateConfig {
-        default_lease_s: 33,
-        auto_release: true,
-        fence_field: false,
         max_locks: 1024,
-        max_waiters: 0,
         max_keys,
         max_list_length: 3,
         max_subscriptions: 8,
         max_memory,
-        gc_interval_ms: 5000,
         gc_max_idle_ms: 0,
+        ..StateConfig::unlimited()
     }
 }
 

@@ -87,6 +87,27 @@ pub struct StateConfig {
     pub gc_max_idle_ms: u64,
 }
 
+impl StateConfig {
+    /// No limits, no memory budget, auto-release on, 33 s default leases and
+    /// the server's GC cadence: the base for benchmarks, the model check and
+    /// tests that drive the state without a server (`..StateConfig::unlimited()`).
+    pub fn unlimited() -> StateConfig {
+        StateConfig {
+            default_lease_s: 33,
+            auto_release: true,
+            fence_field: false,
+            max_locks: u64::MAX,
+            max_waiters: 0,
+            max_keys: 0,
+            max_list_length: 0,
+            max_subscriptions: 0,
+            max_memory: 0,
+            gc_interval_ms: 5000,
+            gc_max_idle_ms: 60_000,
+        }
+    }
+}
+
 /// An effect on some connection, produced while handling something else.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Out {

@@ -286,17 +286,9 @@ mod tests {
 
     fn state() -> State {
         let cfg = StateConfig {
-            default_lease_s: 33,
             auto_release: false,
-            fence_field: false,
             max_locks: 1024,
-            max_waiters: 0,
-            max_keys: 0,
-            max_list_length: 0,
-            max_subscriptions: 0,
-            gc_interval_ms: 5000,
-            gc_max_idle_ms: 60_000,
-            max_memory: 0,
+            ..StateConfig::unlimited()
         };
         State::new(cfg, Fences::open(None, 0).expect("fences without a file"))
     }

@@ -190,17 +190,10 @@ pub struct StepResult {
 impl<'a> Sim<'a> {
     pub fn new(setup: &'a Setup) -> Sim<'a> {
         let cfg = StateConfig {
-            default_lease_s: 33,
             auto_release: setup.auto_release,
-            fence_field: false,
             max_locks: 1024,
-            max_waiters: 0,
-            max_keys: 0,
-            max_list_length: 0,
-            max_subscriptions: 0,
-            gc_interval_ms: 5000,
             gc_max_idle_ms: if setup.gc { 0 } else { 60_000 },
-            max_memory: 0,
+            ..StateConfig::unlimited()
         };
         let fences = Fences::open(None, 0).expect("fences without a state file");
         let mut state = State::new(cfg, fences);
