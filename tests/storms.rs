@@ -15,7 +15,9 @@
 
 mod common;
 
-use common::{Client, Json, Server, TempDir, fence_of, run_server_cmd, token_of, wait_until};
+use common::{
+    Client, Json, Server, TempDir, fence_of, reset_stream, run_server_cmd, token_of, wait_until,
+};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
@@ -50,26 +52,6 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS")
-}
-
-/// Closes `s` abortively (SO_LINGER 0: RST instead of FIN).
-fn reset(s: TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `s` owns a valid socket fd for the call; `linger` is a valid
-    // `struct linger` and its size is the option length.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -239,7 +221,7 @@ fn kill_storm(n: usize, processes: usize, seed: u64) {
                     assert_eq!(rc, 0, "SIGKILL");
                     child.wait().expect("reap dflockctl");
                 }
-                Holder::Socket(sock) if i % 2 == 0 => reset(sock),
+                Holder::Socket(sock) if i % 2 == 0 => reset_stream(sock),
                 Holder::Socket(sock) => drop(sock),
             }
             if rng.below(4) == 0 {
@@ -368,7 +350,7 @@ fn disconnect_storm(rounds: usize, n: usize) {
         });
         for (i, s) in conns.into_iter().enumerate() {
             if i % 2 == 0 {
-                reset(s);
+                reset_stream(s);
             }
         }
         poll_until(&format!("round {round}: nothing left"), || {

@@ -858,3 +858,31 @@ impl JsonParser<'_> {
         }
     }
 }
+
+/// Closes `s` abortively: SO_LINGER {on, 0} makes close() send RST and
+/// discard unsent data (std has no stable `set_linger`).
+pub fn reset_stream(s: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `s` owns a valid socket fd for the call; `linger` is a valid,
+    // initialised `struct linger` and its size is the option length.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt(SO_LINGER): {}",
+        io::Error::last_os_error()
+    );
+    drop(s);
+}

@@ -9,7 +9,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::http;
@@ -239,29 +238,7 @@ impl Client {
     pub fn reset(&mut self) -> Ns {
         let t = self.now();
         if let Some(s) = self.stream.take() {
-            let linger = libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            };
-            // SAFETY: `s` owns a valid socket fd for the duration of the call,
-            // and `linger` is a properly initialised `struct linger` whose size
-            // is passed as the option length.
-            let rc = unsafe {
-                libc::setsockopt(
-                    s.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_LINGER,
-                    (&linger as *const libc::linger).cast(),
-                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                )
-            };
-            assert_eq!(
-                rc,
-                0,
-                "setsockopt(SO_LINGER): {}",
-                io::Error::last_os_error()
-            );
-            drop(s);
+            super::common::reset_stream(s);
         }
         t
     }
