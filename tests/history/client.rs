@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::http;
+use super::http;
 
 /// Nanoseconds since the run's epoch: the one timeline of every history.
 pub type Ns = u64;

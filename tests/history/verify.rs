@@ -15,8 +15,8 @@
 //!   a memo, over stateright `SequentialSpec` models), requests without a
 //!   reply being in flight forever.
 
-use crate::client::Ns;
-use crate::workload::{Hold, Kind, Mode, RegOp};
+use super::client::Ns;
+use super::workload::{Hold, Kind, Mode, RegOp};
 use stateright::semantics::SequentialSpec;
 use std::collections::BTreeMap;
 

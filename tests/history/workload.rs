@@ -5,8 +5,8 @@
 //! operations. The faulty client of a faulty history pauses past its lease,
 //! is killed mid-hold, or resets its connection mid-request.
 
-use crate::client::{Client, Event, Ns};
-use crate::verify::LEASE_SLACK_NS;
+use super::client::{Client, Event, Ns};
+use super::verify::LEASE_SLACK_NS;
 use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};

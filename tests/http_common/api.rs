@@ -1,7 +1,7 @@
 //! [`Api`]: the `ureq` client of the HTTP tests.
 
 use super::Resp;
-use crate::common::Json;
+use super::common::Json;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -148,7 +148,7 @@ impl Api {
         let r = self.post("/v1/sessions", "");
         assert_eq!(r.status, 200, "create session: {} {}", r.status, r.text());
         let id = r.json().get("session_id").str().to_string();
-        crate::common::assert_token_shape(&id);
+        super::common::assert_token_shape(&id);
         id
     }
 
@@ -188,7 +188,7 @@ impl Api {
 
     /// Polls stats until the lock `key` has exactly `n` waiters.
     pub fn wait_lock_waiters(&self, key: &str, n: u64) {
-        crate::common::wait_until(&format!("{n} waiters on lock {key:?}"), || {
+        super::common::wait_until(&format!("{n} waiters on lock {key:?}"), || {
             self.lock_waiters(key) == n
         });
     }

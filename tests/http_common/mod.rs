@@ -23,7 +23,7 @@ pub use api::Api;
 #[allow(unused_imports)]
 pub use raw::Raw;
 
-use crate::common::{Json, Server, free_port};
+use super::common::{self, Json, Server, free_port};
 use std::net::SocketAddr;
 use std::thread;
 
@@ -140,7 +140,7 @@ impl Resp {
             self.text()
         );
         let token = json.get("token").str().to_string();
-        crate::common::assert_token_shape(&token);
+        common::assert_token_shape(&token);
         token
     }
 

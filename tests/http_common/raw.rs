@@ -1,7 +1,7 @@
 //! [`Raw`]: a bare `TcpStream` speaking HTTP by hand.
 
+use super::common::READ_TIMEOUT;
 use super::{Resp, find, parse_head};
-use crate::common::READ_TIMEOUT;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};

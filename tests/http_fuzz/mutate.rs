@@ -2,7 +2,7 @@
 //! framed, others may break framing or ask for a close), and byte-level
 //! damage to the serialised bytes.
 
-use crate::request::{Gen, Req};
+use super::request::{Gen, Req};
 
 pub const INTERESTING_NUMBERS: &[&str] = &[
     "0",

@@ -1,7 +1,7 @@
 //! Valid (or nearly valid) requests of every endpoint, built as parts
 //! ([`Req`]) that `mutate.rs` can change before they are serialised.
 
-use crate::mutate::{INTERESTING_NUMBERS, INTERESTING_VALUES};
+use super::mutate::{INTERESTING_NUMBERS, INTERESTING_VALUES};
 
 /// xorshift64 (Marsaglia).
 #[derive(Clone)]

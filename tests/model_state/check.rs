@@ -3,7 +3,7 @@
 //! replies, disconnect cleanup), the liveness drain, and the abstraction
 //! ([`View`]) that is hashed to recognise states already explored.
 
-use crate::sim::{
+use super::sim::{
     Act, LEASE_S, Mode, Op, Prop, Sim, StepResult, Violation, fail, has_capacity, in_use, kind_of,
 };
 use dflockd::owner::OwnerId;

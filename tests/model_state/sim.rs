@@ -337,7 +337,7 @@ impl<'a> Sim<'a> {
 
     /// Applies one action. `Err` only for what the driver itself can see
     /// while delivering (replies to the wrong owner); the checks of
-    /// [`crate::check`] run on the result.
+    /// [`super::check`] run on the result.
     pub fn step(&mut self, act: Act) -> Result<StepResult, Violation> {
         let mut res = StepResult {
             reply: None,
