@@ -7,5 +7,5 @@
 #   benches/membudget-storm.sh [seconds]     (default 20)
 set -eu
 cd "$(dirname "$0")/.."
-MEMBUDGET_STORM_SECS="${1:-20}" exec cargo test --profile ci --test memory_budget \
-    storm_pushers_at_the_budget_never_stop_the_lockers -- --nocapture
+MEMBUDGET_STORM_SECS="${1:-20}" exec cargo test --profile ci --test all \
+    memory_budget::storm_pushers_at_the_budget_never_stop_the_lockers -- --nocapture

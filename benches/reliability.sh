@@ -51,16 +51,16 @@ step() {
 status=0
 if wanted model; then
     step "model check (+$MODEL_EXTRA levels)" env DFLOCKD_MODEL_EXTRA_DEPTH="$MODEL_EXTRA" \
-        cargo test --profile ci --test model_state -- --nocapture || status=1
+        cargo test --profile ci --test all model_state:: -- --nocapture || status=1
 fi
 if wanted histories; then
     step "checked histories ($HISTORIES)" env DFLOCKD_HISTORIES="$HISTORIES" \
         ${HISTORY_SEED:+DFLOCKD_HISTORY_SEED="$HISTORY_SEED"} \
-        cargo test --profile ci --test history -- --nocapture || status=1
+        cargo test --profile ci --test all history:: -- --nocapture || status=1
 fi
 if wanted storms; then
     step "storms at full size" env DFLOCKD_STORM_FULL=1 \
-        cargo test --profile ci --test storms -- --ignored --nocapture --test-threads 1 || status=1
+        cargo test --profile ci --test all storms:: -- --ignored --nocapture --test-threads 1 || status=1
 fi
 if wanted parsers; then
     step "parsers ($FUZZ_INPUTS inputs each)" env DFLOCKD_FUZZ_INPUTS="$FUZZ_INPUTS" \

@@ -11,7 +11,7 @@
 //! waited on, and no connection left open.
 //!
 //! Reproduce one failing history with the seed the failure prints:
-//! `DFLOCKD_HISTORY_SEED=0x… DFLOCKD_HISTORIES=1 cargo test --profile ci --test history randomized`.
+//! `DFLOCKD_HISTORY_SEED=0x… DFLOCKD_HISTORIES=1 cargo test --profile ci --test all history::randomized`.
 //! `DFLOCKD_HISTORIES=n` runs more (see `benches/reliability.sh`);
 //! `DFLOCKD_HISTORY_DUMP=1` prints every history's events.
 
@@ -172,7 +172,7 @@ fn run_many(addrs: Addrs, seed: u64, n: usize, workers: usize) -> Vec<Done> {
             Ok(d) => done.push(d),
             Err(e) => panic!(
                 "{e}\nreproduce: DFLOCKD_HISTORY_SEED=<seed above> DFLOCKD_HISTORIES=1 \
-                 cargo test --profile ci --test history randomized"
+                 cargo test --profile ci --test all history::randomized"
             ),
         }
     }

@@ -317,7 +317,7 @@ fn transcript_of_common_mistakes() {
     );
 
     // The log never carries a raw control character, whatever was typed.
-    // (`cargo test --test transcript -- --nocapture` shows the whole log.)
+    // (`cargo test --profile ci --test all transcript:: -- --nocapture` shows it all.)
     for line in server.stderr_lines() {
         println!("{line}");
         assert!(!line.chars().any(char::is_control), "{line:?}");
