@@ -25,6 +25,8 @@
 // unchanged; the copies are separate modules, which is what this lint flags.
 #![allow(clippy::duplicate_mod)]
 
+#[path = "activation.rs"]
+mod activation;
 #[path = "barriers.rs"]
 mod barriers;
 #[path = "busy_poll.rs"]
@@ -33,22 +35,40 @@ mod busy_poll;
 mod check_config;
 #[path = "client.rs"]
 mod client;
+#[path = "completions.rs"]
+mod completions;
+#[path = "contention.rs"]
+mod contention;
 #[path = "counters.rs"]
 mod counters;
+#[path = "defaults_file.rs"]
+mod defaults_file;
 #[path = "dflockctl.rs"]
 mod dflockctl;
+#[path = "dflockctl_top.rs"]
+mod dflockctl_top;
 #[path = "disconnect.rs"]
 mod disconnect;
 #[path = "docs.rs"]
 mod docs;
 #[path = "election.rs"]
 mod election;
+#[path = "ext_deadlock.rs"]
+mod ext_deadlock;
 #[path = "ext_opt.rs"]
 mod ext_opt;
+#[path = "ext_pos.rs"]
+mod ext_pos;
+#[path = "ext_random.rs"]
+mod ext_random;
+#[path = "ext_who.rs"]
+mod ext_who;
 #[path = "framing.rs"]
 mod framing;
 #[path = "history.rs"]
 mod history;
+#[path = "hostile.rs"]
+mod hostile;
 #[path = "http_admission.rs"]
 mod http_admission;
 #[path = "http_api.rs"]
@@ -71,6 +91,8 @@ mod http_transport;
 mod idle;
 #[path = "kv.rs"]
 mod kv;
+#[path = "lease_notices.rs"]
+mod lease_notices;
 #[path = "lifecycle.rs"]
 mod lifecycle;
 #[path = "limits.rs"]
