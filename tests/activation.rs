@@ -3,7 +3,7 @@
 //! 5, sets LISTEN_FDS / LISTEN_PID (its own pid, which exec keeps) /
 //! LISTEN_FDNAMES, and execs the server, as systemd does.
 
-mod common;
+use crate::common;
 
 use common::{Server, TempDir, server_bin};
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Barriers (protocol.md §8.14, §4.4, §7.4, §10): N connections meet, any
 //! departure cancels, a try leaves the barrier untouched, `--max-keys`, stats.
 
-mod common;
+use crate::common;
 
 use common::{Client, Server, wait_until};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! traffic. What must hold whatever the window: hand-offs stay FIFO and
 //! correct, and once the traffic stops the server sleeps (no CPU while idle).
 
-mod common;
+use crate::common;
 
 use common::{Server, token_of};
 use std::thread;

@@ -15,7 +15,7 @@
 //! written — exits 1, and `--check-config` does not look for it: it binds and writes
 //! nothing. [`check_config_binds_and_writes_nothing`] pins that boundary.
 
-mod common;
+use crate::common;
 
 use common::{TempDir, run_server_cmd};
 use std::net::TcpListener;

@@ -1,7 +1,7 @@
 //! `dflockd::client` against the real server: every family through the library,
 //! renewal and loss detection, auth, and sharding over two servers.
 
-mod common;
+use crate::common;
 
 use common::{Server, wait_until};
 use dflockd::client::{Client, ClientOptions, Enqueued, Error, LeaderEventKind, LostReason, shard};

@@ -3,8 +3,8 @@
 //! never waited, and the `/metrics` histograms and per-key totals
 //! (`promtool check metrics` is run on the scrape when it is installed).
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::{Client, Json, expect_grant, token_of};
 use http_common::{Api, start};

@@ -1,7 +1,7 @@
 //! Counters (protocol.md §8.9, §7.1, §7.4, §10): signed 64-bit values, overflow
 //! refused without change, `--max-keys` across counters, KV entries and lists.
 
-mod common;
+use crate::common;
 
 use common::{Client, Json, Server};
 

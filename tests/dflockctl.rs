@@ -1,7 +1,7 @@
 //! The `dflockctl` binary against the real server: exit statuses, the `lock` runner
 //! (status pass-through, timeout, loss), the one-shot commands and the streams.
 
-mod common;
+use crate::common;
 
 use common::{Server, TempDir, wait_until};
 use dflockd::client::Client;

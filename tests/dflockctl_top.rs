@@ -2,7 +2,7 @@
 //! pseudo-terminal (`script(1)` from util-linux, which allocates one), one
 //! plain snapshot into a pipe, and `--json` for scripts.
 
-mod common;
+use crate::common;
 
 use common::{Server, token_of};
 use serde_json::Value;

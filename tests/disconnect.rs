@@ -2,7 +2,7 @@
 //! while holding, waiting, observing, subscribed or watching leaves nothing
 //! behind, and freed capacity goes to the next waiter at once.
 
-mod common;
+use crate::common;
 
 use common::{Client, Json, Server, expect_grant, token_of, wait_until};
 use std::time::{Duration, Instant};

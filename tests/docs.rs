@@ -8,7 +8,7 @@
 //! - a malformed Dreadlock line (`lock my-key 1000`) closes without a reply;
 //! - the documents stand alone: no pointer to files outside the project.
 
-mod common;
+use crate::common;
 
 use common::Server;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Leader election (protocol.md §8.8, §2.10 item 3 and 5, §4.4): grants with
 //! fences, `leader elected|resigned|failover` pushes, observers, stats.
 
-mod common;
+use crate::common;
 
 use common::{Client, Server, assert_token_shape, fence_of, wait_until};
 use std::time::{Duration, Instant};

@@ -4,8 +4,8 @@
 //! `opt deadlock on`, changes nothing, and is counted in `stats`; without
 //! the option, or without a cycle, it waits as before.
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::{Client, Server, token_of};
 use http_common::Api;

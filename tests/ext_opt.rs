@@ -2,8 +2,8 @@
 //! against a real server: every reply, every refusal and its log line, and
 //! options that last exactly as long as their connection or session.
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::Server;
 use http_common::Api;

@@ -2,8 +2,8 @@
 //! (http.md §6.2a) against a real server: positions stay exact while the
 //! waiters ahead leave by timeout, disconnect, grant and two-phase cancel.
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::{Client, Server, token_of};
 use http_common::Api;

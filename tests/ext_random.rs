@@ -5,7 +5,7 @@
 //! documented forms, and `pos` (a Fenwick-tree rank) must agree with the
 //! queue order `who` reports (a walk of the queue) after every step.
 
-mod common;
+use crate::common;
 
 use common::{Client, Server};
 use serde_json::Value;

@@ -3,8 +3,8 @@
 //! with owner ids and peers as `stats` shows them, waiters in queue order,
 //! for keys of every type and for none.
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::{Client, Server, fence_of, token_of};
 use http_common::Api;

@@ -3,7 +3,7 @@
 //! timeouts, the cross-protocol guard and the Dreadlock dialect
 //! (protocol.md §2, §3, §4.2, §9).
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::Write;

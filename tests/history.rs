@@ -17,7 +17,7 @@
 
 #[path = "history/client.rs"]
 mod client;
-mod common;
+use crate::common;
 #[path = "history/http.rs"]
 mod http;
 #[path = "history/verify.rs"]

@@ -4,7 +4,7 @@
 //! delayed and counted `auth` failures, the cross-protocol guard, and bounded
 //! input, output and parked requests.
 
-mod common;
+use crate::common;
 
 use common::{Json, Server, TempDir, free_port, wait_until};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};

@@ -2,8 +2,8 @@
 //! the per-IP rate limit, connection caps and session caps (SSE streams
 //! included).
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::{secs_since, wait_until};
 use http_common::{Api, Raw, request, start};

@@ -4,8 +4,8 @@
 //! in `stats`. The coordination families are in http_locks.rs, the data
 //! families in http_data.rs.
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::{Json, secs_since};
 use http_common::{Api, Resp, spawn, start};

@@ -3,8 +3,8 @@
 //! signal publishing (§6.11; streams are in http_sse.rs), with the key and
 //! list limits.
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::{Json, secs_since};
 use http_common::{Api, spawn, start};

@@ -4,8 +4,8 @@
 //! byte for byte and every error of their rows the server can be made to
 //! produce.
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::secs_since;
 use http_common::{Api, spawn, start};

@@ -3,8 +3,8 @@
 //! they held (§5), long-polls cancelled by their client leaving (§2.3), and
 //! draining (§8).
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::{Client, secs_since, token_of};
 use http_common::{Api, Raw, request, spawn, start};

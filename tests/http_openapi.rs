@@ -5,8 +5,8 @@
 //! Each answer must be a status that operation declares, and never 5xx.
 //! SSE operations must answer the stream head and `:ok`.
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::Json;
 use http_common::{Api, Raw, Resp, start};

@@ -3,8 +3,8 @@
 //! groups, `watch` and `leader` events, `:ping`, validation errors, the
 //! subscription leaving with its client, slow consumers, and `curl -N`.
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::wait_until;
 use http_common::{Api, Raw, curl_available, start};

@@ -3,8 +3,8 @@
 //! for HTTP/1.1 and 1.0, pipelining (also behind a long-poll), `HEAD`,
 //! `OPTIONS`, `405`/`404`, and the 10 s request timeout.
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::secs_since;
 use http_common::{Api, Raw, Resp, request, start};

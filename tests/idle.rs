@@ -4,7 +4,7 @@
 //! begun must still arrive in time, and once its last lease ends the idle
 //! clock starts again from that moment.
 
-mod common;
+use crate::common;
 
 use common::{Server, expect_grant, secs_since, token_of};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Key-value store (protocol.md §8.10, §3.4, §2.9, §10): verbatim values, TAB
 //! separated TTLs, timer expiry, compare-and-set, value size limit, stats.
 
-mod common;
+use crate::common;
 
 use common::{Client, Server};
 use std::thread;

@@ -7,8 +7,8 @@
 //! Leases are 2 s (1 s where only expiry matters); every bound below has
 //! hundreds of ms of margin on the side that a slow machine could cross.
 
-mod common;
-mod http_common;
+use crate::common;
+use crate::http_common;
 
 use common::{Client, Server, token_of};
 use http_common::{Api, Raw, start};

@@ -2,7 +2,7 @@
 //! connection caps, graceful drain, signals, systemd notifications, flags and
 //! exit statuses (protocol.md §4; config.md §3, §5, §6, §7, §8.1, §9).
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::os::unix::net::UnixDatagram;

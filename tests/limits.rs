@@ -2,7 +2,7 @@
 //! dropped — a client that does not read is back-pressured — and a connection
 //! whose output makes no progress for `--write-timeout` seconds is closed.
 
-mod common;
+use crate::common;
 
 use common::{Server, wait_until};
 use std::time::{Duration, Instant};

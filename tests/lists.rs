@@ -1,7 +1,7 @@
 //! Lists (protocol.md §8.11, §7.4, §4.4): pushes and pops at both ends, Redis
 //! `lrange` rules with JSON escaping, FIFO blocking pops with hand-off.
 
-mod common;
+use crate::common;
 
 use common::{Client, Server, wait_until};
 use std::time::{Duration, Instant};

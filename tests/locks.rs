@@ -2,7 +2,7 @@
 //! server: protocol.md §6, §7, §8.4, §8.6 and the lock-related flags of
 //! config.md §3.2, §3.3, §3.6.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::thread;

@@ -7,7 +7,7 @@
 //! `MEMBUDGET_STORM_SECS` seconds (default 3); `benches/membudget-storm.sh`
 //! runs the 20 s version.
 
-mod common;
+use crate::common;
 
 use common::{Client, Json, Server, run_server_cmd, wait_until};
 use std::io::{Read, Write};

@@ -8,7 +8,7 @@
 //! under `CI` (`.ci/run` sets `CI=true` unless it is set), where `.ci/run`
 //! installs them and a missing tool is a failure.
 
-mod common;
+use crate::common;
 
 use common::{Client, TempDir, expect_grant, free_port, wait_until};
 use std::os::unix::fs::PermissionsExt;

@@ -1,7 +1,7 @@
 //! Pub/sub (protocol.md §8.12, §3.5, §2.6, §2.7, §2.10 item 4): wildcard
 //! patterns, queue groups, delivery counts, slow consumers, limits, cleanup.
 
-mod common;
+use crate::common;
 
 use common::{Client, Server, wait_until};
 use std::io::ErrorKind;

@@ -3,7 +3,7 @@
 //! bad file keeps the old token. The process survives the signal. (TLS reloads
 //! are tested in tls.rs.)
 
-mod common;
+use crate::common;
 
 use common::{Server, TempDir};
 use std::os::unix::net::UnixDatagram;

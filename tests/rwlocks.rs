@@ -1,7 +1,7 @@
 //! Read-write locks (protocol.md §8.7, §7.2, §7.3): shared readers, exclusive
 //! writers, writer-preferring FIFO, fences in every reply, two-phase `re`/`we`.
 
-mod common;
+use crate::common;
 
 use common::{Client, Server, assert_token_shape, fence_of, token_of};
 use std::thread;

@@ -1,7 +1,7 @@
 //! Semaphores (`sl sr sn se sw`) against the real server: protocol.md §7.2,
 //! §7.3, §8.5, §8.6 and the `semaphores` member of `stats` (§10).
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::thread;

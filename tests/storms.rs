@@ -13,7 +13,7 @@
 //!   corrupt, emptied or unwritable state file stops the start with a
 //!   message naming it and the documented exit status.
 
-mod common;
+use crate::common;
 
 use common::{
     Client, Json, Server, TempDir, fence_of, reset_stream, run_server_cmd, token_of, wait_until,

@@ -6,7 +6,7 @@
 //! client, rustls's client directly (as an outside client would use it), and
 //! `openssl s_client` and `curl` as real outside clients.
 
-mod common;
+use crate::common;
 
 use common::{Json, Server, TempDir, free_port};
 use dflockd::client::{Client, ClientOptions, TlsOptions};

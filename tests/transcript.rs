@@ -9,7 +9,7 @@
 //! client's own address: every per-connection line reads
 //! `conn <id> from 127.0.0.1:<port>…`.
 
-mod common;
+use crate::common;
 
 use common::{Client, Server, expect_grant, token_of};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Key watches (protocol.md §8.13, §2.6, §3.5): every event of the table, no
 //! events for reads, renewals or failed commands, ordering and de-duplication.
 
-mod common;
+use crate::common;
 
 use common::{Client, Server, token_of, wait_until};
 use std::time::{Duration, Instant};

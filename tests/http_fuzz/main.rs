@@ -22,10 +22,7 @@
 //! Layout: `request.rs` builds valid requests, `mutate.rs` damages them, this
 //! file sends batches and checks the replies.
 
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../http_common/mod.rs"]
-mod http_common;
+use crate::{common, http_common};
 mod mutate;
 mod request;
 
