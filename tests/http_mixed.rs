@@ -397,7 +397,7 @@ fn grant_to_a_vanished_long_poll_is_undone() {
         b.send_req("l", &key, "30");
         w.wait_lock_waiters(&key, 2);
         // Close, then release at once: both land in one loop iteration often.
-        drop(raw);
+        raw.hang_up();
         a.send_req("r", &key, &ta);
         assert_eq!(a.line(), "ok");
         b.set_read_timeout(Duration::from_secs(3));
@@ -436,7 +436,7 @@ fn value_popped_for_a_vanished_client_is_put_back() {
                 .lines()
                 .any(|l| l == "dflockd_list_pop_waiters 1")
         });
-        drop(raw);
+        raw.hang_up();
         t.send_req("rpush", &key, "v");
         let pushed = t.line();
         assert!(pushed == "ok 0" || pushed == "ok 1", "{pushed}");

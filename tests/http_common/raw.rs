@@ -23,6 +23,15 @@ impl Raw {
         }
     }
 
+    /// Hangs up now: the FIN leaves before this returns. A plain drop only
+    /// closes this process's descriptor, and while another test thread is
+    /// spawning a process, the child holds a copy of every descriptor until
+    /// its exec; the FIN then leaves later, after whatever this thread sends
+    /// next. Tests that race a hang-up against another request use this.
+    pub fn hang_up(self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
     pub fn set_read_timeout(&self, t: Duration) {
         self.stream.set_read_timeout(Some(t)).unwrap();
     }
