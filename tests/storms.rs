@@ -394,7 +394,7 @@ fn disconnect_storm(rounds: usize, n: usize) {
 
 #[test]
 fn disconnect_storm_leaves_nothing() {
-    disconnect_storm(10, 1000);
+    disconnect_storm(6, 1000);
 }
 
 /// Full size for `benches/reliability.sh`: 10 rounds of 5,000 connections.
