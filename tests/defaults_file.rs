@@ -124,7 +124,7 @@ fn defaults_file_matches_the_clap_definitions() {
     assert!(
         have == want,
         "packaging/debian/dflockd.default is out of date; regenerate it with \
-         DFLOCKD_BLESS=1 cargo test --profile ci --test defaults_file\n--- expected:\n{want}"
+         DFLOCKD_BLESS=1 cargo test --profile ci --test all defaults_file::\n--- expected:\n{want}"
     );
 }
 
