@@ -352,12 +352,18 @@ fn the_accounting_follows_rss_and_returns_to_idle() {
     assert_eq!(c.req("llen", "list0", ""), "ok 0");
     drop(c);
     wait_for_quiet(addr);
-    let used2 = used(addr);
+    // The asking connection of the last look may still be open in the
+    // server's view (its close not yet read), its buffers still counted: the
+    // count must come back to idle, not be there at the first look.
+    let back = |u: u64| (u as f64 - used0 as f64).abs() <= used0 as f64 / 100.0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut used2 = used(addr);
+    while !back(used2) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+        used2 = used(addr);
+    }
     println!("honesty: idle {used0} B, after deleting everything {used2} B");
-    assert!(
-        (used2 as f64 - used0 as f64).abs() <= used0 as f64 / 100.0,
-        "idle {used0}, after {used2}"
-    );
+    assert!(back(used2), "idle {used0}, after {used2}");
 }
 
 #[test]
