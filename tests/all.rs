@@ -66,10 +66,6 @@ mod ext_random;
 mod ext_who;
 #[path = "framing.rs"]
 mod framing;
-#[path = "history.rs"]
-mod history;
-#[path = "hostile.rs"]
-mod hostile;
 #[path = "http_admission.rs"]
 mod http_admission;
 #[path = "http_api.rs"]
@@ -86,10 +82,6 @@ mod http_mixed;
 mod http_openapi;
 #[path = "http_sse.rs"]
 mod http_sse;
-#[path = "http_transport.rs"]
-mod http_transport;
-#[path = "idle.rs"]
-mod idle;
 #[path = "kv.rs"]
 mod kv;
 #[path = "lease_notices.rs"]
@@ -108,8 +100,6 @@ mod locks;
 mod man_pages;
 #[path = "memory_budget.rs"]
 mod memory_budget;
-#[path = "model_state.rs"]
-mod model_state;
 #[path = "packaging.rs"]
 mod packaging;
 #[path = "pubsub.rs"]
@@ -120,14 +110,36 @@ mod reload;
 mod rwlocks;
 #[path = "semaphores.rs"]
 mod semaphores;
-#[path = "storms.rs"]
-mod storms;
-#[path = "tls.rs"]
-mod tls;
 #[path = "transcript.rs"]
 mod transcript;
 #[path = "watch.rs"]
 mod watch;
+
+/// The long tests, started first. libtest starts tests in name order, and the
+/// suite's longest (10–17 s each: the model checker, the disconnect storm,
+/// the 10 s TLS and HTTP deadlines, the histories, the idle clocks) sat late
+/// in the alphabet, so they ran on after every short test had finished. Under
+/// a name that sorts first they run beside the short ones: the binary's run
+/// went from 38.6 s (them last) to 28.0 s (them first) on 2 cores. Test names keep their file's module
+/// (`a_long::storms::…`), so filters such as `storms::` still select them.
+// `path = "."`: the files below are read from tests/, not tests/a_long/.
+#[path = "."]
+mod a_long {
+    #[path = "history.rs"]
+    mod history;
+    #[path = "hostile.rs"]
+    mod hostile;
+    #[path = "http_transport.rs"]
+    mod http_transport;
+    #[path = "idle.rs"]
+    mod idle;
+    #[path = "model_state.rs"]
+    mod model_state;
+    #[path = "storms.rs"]
+    mod storms;
+    #[path = "tls.rs"]
+    mod tls;
+}
 
 /// Every `tests/*.rs` file and every `tests/<dir>/main.rs` is built by some
 /// test target: listed above, or a `[[test]]` of its own in Cargo.toml. With
@@ -156,7 +168,8 @@ fn every_test_file_is_in_a_test_target() {
             continue;
         }
         seen += 1;
-        let here = this.contains(&format!("#[path = \"{rel}\"]\nmod {module};"));
+        let here = this.contains(&format!("#[path = \"{rel}\"]\nmod {module};"))
+            || this.contains(&format!("    #[path = \"{rel}\"]\n    mod {module};"));
         let own = manifest.contains(&format!("path = \"tests/{rel}\""));
         if !here && !own {
             missing.push(format!(
