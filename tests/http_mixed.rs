@@ -381,8 +381,6 @@ fn grant_to_a_vanished_long_poll_is_undone() {
     let mut a = srv.client();
     let mut b = srv.client();
     let mut w = srv.client();
-    // The close must reach the server before the release (see the helper).
-    common::pin_to_current_cpu();
     for i in 0..150 {
         let key = format!("race{i}");
         let ta = token_of(&a.req("l", &key, "0"));
@@ -419,8 +417,6 @@ fn value_popped_for_a_vanished_client_is_put_back() {
     let (srv, addr) = start(&[]);
     let api = Api::new(addr);
     let mut t = srv.client();
-    // The close must reach the server before the push (see the helper).
-    common::pin_to_current_cpu();
     for i in 0..100 {
         let key = format!("q{i}");
         let mut raw = Raw::connect(addr);

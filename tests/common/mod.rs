@@ -886,28 +886,3 @@ pub fn reset_stream(s: TcpStream) {
     );
     drop(s);
 }
-
-/// Keeps the calling thread on the CPU it runs on now, for the rest of its
-/// life (libtest runs each test on a thread of its own).
-///
-/// Loopback delivers a segment through a per-CPU backlog, and under load
-/// the kernel may hand that backlog to ksoftirqd. Two segments sent from
-/// different CPUs (a close on one, a request on the other after the thread
-/// migrated) can then reach the server in the other order. A test that
-/// needs "this close is in the server's socket before that request" pins
-/// itself first: one CPU's backlog is first in, first out.
-pub fn pin_to_current_cpu() {
-    // SAFETY: sched_getcpu takes no arguments and only returns a number.
-    let cpu = unsafe { libc::sched_getcpu() };
-    if cpu < 0 {
-        return; // unknown: run unpinned, as before
-    }
-    // SAFETY: `set` is a plain bit set, zeroed and then filled by the libc
-    // macros within its size; sched_setaffinity reads exactly
-    // size_of::<cpu_set_t>() bytes from it, and pid 0 is this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
