@@ -531,10 +531,9 @@ fn lock_timeouts_fail_the_run() {
 
 #[test]
 fn unreachable_server_fails_clearly() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Nothing listens there: free_port never hands a port out twice, and no
+    // `--port 0` server or outgoing connection gets one of its range.
+    let port = crate::common::free_port();
     let addr = format!("127.0.0.1:{port}");
     let start = std::time::Instant::now();
     let o = load(&["--server", &addr, "-c", "4", "-n", "200", "lock"]);

@@ -576,13 +576,29 @@ pub fn expect_grant(reply: &str, lease: u64) -> String {
     token
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released at once). Only for flags
-/// that cannot take 0; callers should retry if the port is taken meanwhile.
+/// A free TCP port on 127.0.0.1, for flags that cannot take 0 (e.g.
+/// `--http-port`, where 0 means off). The port is bound and released at once,
+/// so it must stay free until the server binds it. Two things could take it
+/// meanwhile, and neither can:
+/// - another test of this process (the suite runs 12 at a time): ports come
+///   from one process-wide sequence, never handed out twice;
+/// - an outgoing connection, which gets an ephemeral port (32768–60999 by
+///   default): these ports are below that range, 20000–31999.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
+    const BASE: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    // Start each process elsewhere in the span: test binaries of two
+    // checkouts on one machine then rarely probe the same ports.
+    let start = std::process::id() % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) as u32;
+        let port = (BASE + (start + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {BASE}..{}", BASE + SPAN);
 }
 
 /// A directory under the system temp dir, removed on drop.
