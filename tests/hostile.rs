@@ -235,21 +235,10 @@ fn trickled_requests_are_closed_at_their_deadline_on_every_listener() {
 
 // ---- the cross-protocol guard ----
 
-/// A real ClientHello, as rustls's client writes it.
-fn client_hello(config: &Arc<ClientConfig>) -> Vec<u8> {
-    let name = ServerName::try_from("localhost").expect("name");
-    let mut conn = ClientConnection::new(config.clone(), name).expect("client");
-    let mut hello = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut hello).expect("write hello");
-    }
-    hello
-}
-
 #[test]
 fn http_or_tls_on_a_plain_line_port_is_closed_with_one_log_line() {
     let pki = Pki::new("hostile-guard");
-    let hello = client_hello(&pki.client);
+    let hello = common::client_hello(&pki.client);
     let (server, [tcp, dread, _]) = start(&[]);
     let http = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".as_slice();
     for addr in [tcp, dread] {

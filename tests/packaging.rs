@@ -46,29 +46,39 @@ fn have(tool: &str) -> bool {
     found
 }
 
-/// The unit's `[Service]` lines as `(key, value)`, comments and blanks dropped.
-fn service_settings(unit: &str) -> Vec<(String, String)> {
-    unit.lines()
-        .skip_while(|l| l.trim() != "[Service]")
-        .skip(1)
-        .take_while(|l| !l.trim_start().starts_with('['))
-        .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect()
+/// One `[Section]` of a systemd unit as `(key, value)` lines, comments and
+/// blanks dropped.
+struct Section(Vec<(String, String)>);
+
+impl Section {
+    fn of(unit: &str, header: &str) -> Section {
+        Section(
+            unit.lines()
+                .skip_while(|l| l.trim() != header)
+                .skip(1)
+                .take_while(|l| !l.trim_start().starts_with('['))
+                .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .collect(),
+        )
+    }
+
+    /// Every value of `key`, in order (a key may repeat).
+    fn get(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
 }
 
 #[test]
 fn systemd_unit_has_the_service_settings() {
     let unit = read("systemd/dflockd.service");
-    let settings = service_settings(&unit);
-    let get = |key: &str| -> Vec<&str> {
-        settings
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
+    let service = Section::of(&unit, "[Service]");
+    let get = |key: &str| service.get(key);
     assert_eq!(get("Type"), ["notify"], "{unit}");
     assert_eq!(get("ExecReload"), ["/bin/kill -HUP $MAINPID"], "{unit}");
     assert_eq!(get("ExecStart"), ["/usr/bin/dflockd"], "{unit}");
@@ -340,22 +350,8 @@ fn systemd_socket_units_name_each_listener() {
         ),
     ] {
         let unit = read(rel);
-        let settings: Vec<(String, String)> = unit
-            .lines()
-            .skip_while(|l| l.trim() != "[Socket]")
-            .skip(1)
-            .take_while(|l| !l.trim_start().starts_with('['))
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect();
-        let get = |key: &str| -> Vec<&str> {
-            settings
-                .iter()
-                .filter(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-                .collect()
-        };
+        let socket = Section::of(&unit, "[Socket]");
+        let get = |key: &str| socket.get(key);
         assert_eq!(get("ListenStream"), [listen], "{rel}");
         assert_eq!(get("FileDescriptorName"), [name], "{rel}");
         assert_eq!(get("Service"), ["dflockd.service"], "{rel}");

@@ -725,24 +725,13 @@ impl Rng {
     }
 }
 
-/// A real ClientHello, as rustls's client writes it.
-fn client_hello(config: Arc<ClientConfig>) -> Vec<u8> {
-    let mut conn = ClientConnection::new(config, ServerName::try_from("localhost").expect("name"))
-        .expect("client");
-    let mut hello = Vec::new();
-    while conn.wants_write() {
-        conn.write_tls(&mut hello).expect("write hello");
-    }
-    hello
-}
-
 #[test]
 fn random_bytes_into_a_tls_port_never_panic() {
     const INPUTS: u64 = 100_000;
     const THREADS: u64 = 4;
     let pki = Pki::new("tls-fuzz");
     let (mut server, [tcp, http, _]) = start(&pki.server_args());
-    let hello = Arc::new(client_hello(rustls_config(&pki.ca_pem, None)));
+    let hello = Arc::new(common::client_hello(&rustls_config(&pki.ca_pem, None)));
     let done = Arc::new(AtomicU64::new(0));
     let workers: Vec<_> = (0..THREADS)
         .map(|t| {

@@ -902,3 +902,14 @@ pub fn reset_stream(s: TcpStream) {
     );
     drop(s);
 }
+
+/// A real ClientHello, as rustls's client writes it for `localhost`.
+pub fn client_hello(config: &std::sync::Arc<rustls::ClientConfig>) -> Vec<u8> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut conn = rustls::ClientConnection::new(config.clone(), name).expect("client");
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut hello).expect("write hello");
+    }
+    hello
+}
