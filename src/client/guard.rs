@@ -6,9 +6,9 @@
 //! `release()` does the same and reports the server's answer.
 
 use super::error::Result;
-use super::lease_events::NoticeWatcher;
+use super::lease_events::spawn_watcher;
 use super::lost::{LostHandle, LostReason};
-use super::renew::{RenewTarget, Renewer, SharedConn, interval, lock_conn};
+use super::renew::{Periodic, RenewTarget, SharedConn, interval, lock_conn, spawn_renewer};
 use super::reply::{Grant, LeaseNotice, expect_bare_ok};
 use super::{Client, lease_secs};
 use std::fmt;
@@ -69,9 +69,9 @@ pub struct Guard {
     target: Arc<RenewTarget>,
     release_cmd: &'static str,
     fence: u64,
-    renewer: Option<Renewer>,
+    renewer: Option<Periodic>,
     /// With lease notices: the watcher thread and, until taken, its channel.
-    watcher: Option<NoticeWatcher>,
+    watcher: Option<Periodic>,
     notices: Mutex<Option<Receiver<LeaseNotice>>>,
     released: bool,
 }
@@ -115,7 +115,7 @@ impl Guard {
         };
         if let Some(every) = interval(grant.lease_s, client.options().renew_ratio) {
             // On a spawn failure the guard is dropped here, which releases the grant.
-            guard.renewer = Some(Renewer::spawn(guard.target.clone(), every)?);
+            guard.renewer = Some(spawn_renewer(guard.target.clone(), every)?);
         }
         Ok(guard)
     }
@@ -123,7 +123,7 @@ impl Guard {
     /// Starts forwarding this grant's lease notices (the connection must
     /// have `lease_notices` on; see `lease_events.rs`).
     pub(crate) fn watch_notices(mut self) -> Result<Guard> {
-        let (watcher, rx) = NoticeWatcher::spawn(self.target.clone(), self.fence)?;
+        let (watcher, rx) = spawn_watcher(self.target.clone(), self.fence)?;
         self.watcher = Some(watcher);
         self.notices = Mutex::new(Some(rx));
         Ok(self)

@@ -14,82 +14,46 @@
 
 use super::error::Result;
 use super::lost::LostReason;
-use super::renew::{RenewTarget, lock_conn};
+use super::renew::{Periodic, RenewTarget, lock_conn};
 use super::reply::{LeaseNotice, LeaseNoticeKind, Push};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::thread::{self, JoinHandle};
+use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
 /// How often the watcher looks for notices: well inside the 20% of a lease
 /// that an `expiring` notice leaves, even for a 1 s lease.
 pub(crate) const POLL: Duration = Duration::from_millis(50);
 
-/// The running watcher of one guard; stopping (or dropping) it joins it.
-pub(crate) struct NoticeWatcher {
-    stop: Option<Sender<()>>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl NoticeWatcher {
-    /// Starts watching `target`'s connection for notices about `fence`;
-    /// returns the watcher and the channel they arrive on.
-    pub fn spawn(
-        target: Arc<RenewTarget>,
-        fence: u64,
-    ) -> Result<(NoticeWatcher, Receiver<LeaseNotice>)> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let (tx, rx) = mpsc::channel();
-        let handle = thread::Builder::new()
-            .name(format!("dflockd-notices {}", target.key))
-            .spawn(move || {
-                loop {
-                    match stopped.recv_timeout(POLL) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                    let pushes = lock_conn(&target.conn).poll_pushes();
-                    let Ok(pushes) = pushes else {
-                        // Broken connection: the renewal thread reports it.
-                        return;
-                    };
-                    for p in pushes {
-                        let Push::Lease(n) = p else { continue };
-                        if n.fence != fence {
-                            continue;
-                        }
-                        let expired = n.kind == LeaseNoticeKind::Expired;
-                        if expired {
-                            // Lost first, so a receiver of `Expired` sees it.
-                            target.lost.mark(LostReason::Expired);
-                        }
-                        tx.send(n).ok();
-                        if expired {
-                            return;
-                        }
-                    }
-                }
-            })?;
-        Ok((
-            NoticeWatcher {
-                stop: Some(stop),
-                handle: Some(handle),
-            },
-            rx,
-        ))
-    }
-
-    /// Stops the thread and waits for it (at most one poll in flight).
-    pub fn stop(&mut self) {
-        self.stop.take();
-        if let Some(h) = self.handle.take() {
-            h.join().ok();
+/// Starts watching `target`'s connection for notices about `fence`; returns
+/// the watcher thread (stopping or dropping it joins it) and the channel the
+/// notices arrive on.
+pub(crate) fn spawn_watcher(
+    target: Arc<RenewTarget>,
+    fence: u64,
+) -> Result<(Periodic, Receiver<LeaseNotice>)> {
+    let (tx, rx) = mpsc::channel();
+    let name = format!("dflockd-notices {}", target.key);
+    let watcher = Periodic::spawn(name, POLL, move || {
+        let Ok(pushes) = lock_conn(&target.conn).poll_pushes() else {
+            // Broken connection: the renewal thread reports it.
+            return false;
+        };
+        for p in pushes {
+            let Push::Lease(n) = p else { continue };
+            if n.fence != fence {
+                continue;
+            }
+            let expired = n.kind == LeaseNoticeKind::Expired;
+            if expired {
+                // Lost first, so a receiver of `Expired` sees it.
+                target.lost.mark(LostReason::Expired);
+            }
+            tx.send(n).ok();
+            if expired {
+                return false;
+            }
         }
-    }
-}
-
-impl Drop for NoticeWatcher {
-    fn drop(&mut self) {
-        self.stop();
-    }
+        true
+    })?;
+    Ok((watcher, rx))
 }

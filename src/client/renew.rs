@@ -75,55 +75,67 @@ pub(crate) fn interval(lease_s: u64, ratio: f64) -> Option<Duration> {
     Some(d.clamp(MIN_INTERVAL, HEARTBEAT))
 }
 
-/// A running renewal thread; stopping (or dropping) it joins the thread.
-pub(crate) struct Renewer {
+/// A named background thread that runs `tick` every `every` until it is
+/// stopped or `tick` returns false: the renewal thread, and the lease-notice
+/// watcher of `lease_events`. It sleeps on a channel, so stopping never waits
+/// out an interval; stopping (or dropping) joins it, waiting for at most one
+/// tick in flight.
+pub(crate) struct Periodic {
     stop: Option<mpsc::Sender<()>>,
     handle: Option<JoinHandle<()>>,
 }
 
-impl Renewer {
-    /// Starts renewing `target` every `every`.
-    pub fn spawn(target: Arc<RenewTarget>, every: Duration) -> Result<Renewer> {
+impl Periodic {
+    pub fn spawn(
+        name: String,
+        every: Duration,
+        mut tick: impl FnMut() -> bool + Send + 'static,
+    ) -> Result<Periodic> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let handle = thread::Builder::new()
-            .name(format!("dflockd-renew {}", target.key))
-            .spawn(move || {
-                loop {
-                    match stopped.recv_timeout(every) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                    if target.renew(None).is_err() || target.lost.is_lost() {
-                        // A failed renewal either lost the grant or broke the
-                        // connection; either way nothing more can be renewed.
-                        return;
-                    }
+        let handle = thread::Builder::new().name(name).spawn(move || {
+            loop {
+                match stopped.recv_timeout(every) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
-            })?;
-        Ok(Renewer {
+                if !tick() {
+                    return;
+                }
+            }
+        })?;
+        Ok(Periodic {
             stop: Some(stop),
             handle: Some(handle),
         })
     }
 
-    /// Stops the thread and waits for it (at most one in-flight renewal).
+    /// Stops the thread and waits for it.
     pub fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             // The thread may already have ended; then there is nobody to tell.
             stop.send(()).ok();
         }
         if let Some(handle) = self.handle.take() {
-            // A panic in the renewal thread has already been reported by the panic
+            // A panic in the thread has already been reported by the panic
             // hook; the guard carries on with its release.
             handle.join().ok();
         }
     }
 }
 
-impl Drop for Renewer {
+impl Drop for Periodic {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Starts renewing `target` every `every`.
+pub(crate) fn spawn_renewer(target: Arc<RenewTarget>, every: Duration) -> Result<Periodic> {
+    Periodic::spawn(format!("dflockd-renew {}", target.key), every, move || {
+        // A failed renewal either lost the grant or broke the connection;
+        // either way nothing more can be renewed.
+        target.renew(None).is_ok() && !target.lost.is_lost()
+    })
 }
 
 #[cfg(test)]
