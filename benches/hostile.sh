@@ -25,16 +25,10 @@ READ_TIMEOUT=${READ_TIMEOUT:-23}
 LOAD_S=${LOAD_S:-12}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/dflockd-hostile.XXXXXX")
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-for tool in openssl python3 "$BIN/dflockd" "$BIN/dflock-load"; do
-    command -v "$tool" >/dev/null || { echo "hostile.sh: $tool not found" >&2; exit 2; }
-done
+# shellcheck source=benches/lib.sh
+. "$REPO/benches/lib.sh"
+bench_workdir hostile
+need hostile.sh openssl python3 "$BIN/dflockd" "$BIN/dflock-load"
 ((LOAD_S + 4 < READ_TIMEOUT)) || { echo "hostile.sh: LOAD_S must end before READ_TIMEOUT" >&2; exit 2; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 cd "$WORK"

@@ -27,16 +27,10 @@ ONLY=${ONLY:-pairs connects idle}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BIN=${CARGO_TARGET_DIR:-$REPO/target}/release
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/dflockd-tls.XXXXXX")
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-for tool in openssl python3 "$BIN/dflockd" "$BIN/dflock-load"; do
-    command -v "$tool" >/dev/null || { echo "tls.sh: $tool not found" >&2; exit 2; }
-done
+# shellcheck source=benches/lib.sh
+. "$REPO/benches/lib.sh"
+bench_workdir tls
+need tls.sh openssl python3 "$BIN/dflockd" "$BIN/dflock-load"
 cd "$WORK"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
